@@ -155,7 +155,7 @@ class _Builder:
             self.error(node, key, f"expected {_type_name(tp)}, got {_describe(node)}")
             return _INVALID
         if tp is Any:
-            return yaml.load(yaml.serialize(node), Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+            return yaml.load(yaml.serialize(node), Loader=yaml.SafeLoader)
         if not isinstance(node, ScalarNode):
             self.error(node, key, f"expected {_type_name(tp)}, got {_describe(node)}")
             return _INVALID
@@ -176,7 +176,7 @@ class _Builder:
             self.error(node, key, f"expected a mapping, got {_describe(node)}")
             return _INVALID
         hints = typing.get_type_hints(cls, include_extras=True)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("internal")}
         values: dict[str, Any] = {}
         failed = False
         for knode, vnode in node.value:
@@ -223,7 +223,8 @@ class _Builder:
         while key:
             if key in self.lines:
                 return self.lines[key]
-            key = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)
+            parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)
+            key = "" if parent == key else parent
         return fallback.start_mark.line + 1
 
 
@@ -253,8 +254,9 @@ def load_text(text: str, file: str, cls: type[T]) -> T:
         raise SchemaError([SourceError(file, line, "", f"not valid YAML: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
         raise SchemaError([SourceError(file, None, "", f"not valid YAML: {exc}")]) from None
-    if node is None:
-        node = MappingNode("tag:yaml.org,2002:map", [], yaml.Mark(file, 0, 0, 0, None, None), None)
+    if node is None:  # an empty file: every key takes its default
+        node = MappingNode("tag:yaml.org,2002:map", [], None, None)
+        node.start_mark = yaml.Mark(file, 0, 0, 0, "", 0)
     builder = _Builder(file)
     value = builder.build(cls, node, "")
     if builder.errors or value is _INVALID:

@@ -1,0 +1,128 @@
+"""The running service: store, rules, SMTP server, retry runner and watcher in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .delivery import CaptureMaildir, SmtpUpstream, Upstream
+from .retry import RetryRunner
+from .rules import RuleHolder
+from .smtp import RelayHandler, smtp_factory
+from .spool import Spool
+from .store import Store
+
+log = logging.getLogger("gdpr_proxy.app")
+
+
+@dataclass
+class Service:
+    config: Config
+    store: Store
+    rules: RuleHolder
+    upstream: Upstream
+    spool: Spool
+    handler: RelayHandler
+    server: asyncio.base_events.Server | None = None
+    started_at: float = field(default_factory=time.time)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+def make_upstream(config: Config) -> Upstream:
+    if config.upstream is None:
+        return CaptureMaildir(config.capture_path)
+    return SmtpUpstream(config.upstream)
+
+
+def server_tls_context(config: Config) -> ssl.SSLContext | None:
+    if not config.smtp.tls_certificate:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.smtp.tls_certificate, config.smtp.tls_key)
+    return context
+
+
+async def start_service(config: Config, rules: RuleHolder | None = None) -> Service:
+    """Open the store, load the rules, bind the SMTP socket; ready when this returns."""
+    rules = rules or RuleHolder(config.user_rules_path)
+    store = await Store.open(config.store_path)
+    upstream = make_upstream(config)
+    spool = Spool(config.queue_path)
+    handler = RelayHandler(config, store, rules, upstream, spool)
+    service = Service(config, store, rules, upstream, spool, handler)
+    loop = asyncio.get_running_loop()
+    try:
+        service.server = await loop.create_server(
+            smtp_factory(config, handler, server_tls_context(config)),
+            host=config.listen.host,
+            port=config.listen.port,
+            reuse_address=True,
+        )
+    except OSError:
+        await store.close()
+        raise
+    runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname)
+    service.tasks.append(loop.create_task(runner.run(service.stopping)))
+    return service
+
+
+async def stop_service(service: Service, drain_seconds: float = 30.0) -> None:
+    """Stop accepting, let transactions in flight finish, then close everything."""
+    service.stopping.set()
+    if service.server is not None:
+        service.server.close()
+    deadline = time.monotonic() + drain_seconds
+    while service.handler.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for task in service.tasks:
+        task.cancel()
+    await asyncio.gather(*service.tasks, return_exceptions=True)
+    await service.upstream.close()
+    await service.store.close()
+
+
+async def serve(config: Config, ready_message: bool = True) -> None:
+    service = await start_service(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.rules.reload)
+    if ready_message:
+        announce(service)
+    await stop.wait()
+    log.info("stopping: finishing %d transaction(s) in flight", service.handler.in_flight)
+    await stop_service(service)
+
+
+def announce(service: Service) -> None:
+    config = service.config
+    where = f"{config.listen.host}:{service.port}"
+    log.info(
+        "gdpr-mail-proxy listening on %s (SMTP, %s)",
+        where,
+        "AUTH required" if config.smtp.require_auth else "no AUTH",
+    )
+    log.info("store: %s", config.store_path)
+    log.info(
+        "rules: %s",
+        ", ".join(sorted(set(Path(p).parent.as_posix() for p in service.rules.current.sources.values()))),
+    )
+    if service.upstream.captures:
+        log.info(
+            "CAPTURE MODE: no upstream server configured; messages are written to %s/new", config.capture_path
+        )
+    else:
+        log.info("upstream: %s", service.upstream.description)

@@ -1,0 +1,97 @@
+"""The rule set: what users edit in rules/*.yaml, loaded, validated and held immutable.
+
+The shipped rules/ directory is the base; a file of the same name in the user's rule
+directory replaces it, so upgrades never overwrite a user's edits.  A rule set that does
+not validate never replaces a working one: ``RuleHolder.reload`` keeps the old set and
+remembers the errors for ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .policies import FreemailRules, PolicyRules
+from .regions import RegionRules
+from .schema import SchemaError, SourceError, load_file
+
+log = logging.getLogger("gdpr_proxy.rules")
+
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+# file name -> (attribute of RuleSet, schema)
+RULE_FILES: dict[str, tuple[str, type[Any]]] = {
+    "regions.yaml": ("regions", RegionRules),
+    "freemail.yaml": ("freemail", FreemailRules),
+    "policies.yaml": ("policies", PolicyRules),
+}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    regions: RegionRules = field(default_factory=RegionRules)
+    freemail: FreemailRules = field(default_factory=FreemailRules)
+    policies: PolicyRules = field(default_factory=PolicyRules)
+    sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
+
+
+class RulesError(Exception):
+    def __init__(self, errors: list[SourceError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def rule_file_paths(shipped: Path, user: Path | None) -> dict[str, Path]:
+    """Which file each rule comes from: the user's copy when there is one."""
+    chosen = {}
+    for name in RULE_FILES:
+        user_file = user / name if user else None
+        if user_file is not None and user_file.is_file():
+            chosen[name] = user_file
+        elif (shipped / name).is_file():
+            chosen[name] = shipped / name
+    return chosen
+
+
+def load_rules(user_dir: Path | None = None, shipped: Path = SHIPPED_RULES) -> RuleSet:
+    errors: list[SourceError] = []
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, path in rule_file_paths(shipped, user_dir).items():
+        attribute, schema = RULE_FILES[name]
+        try:
+            values[attribute] = load_file(path, schema)
+            sources[attribute] = str(path)
+        except SchemaError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise RulesError(errors)
+    return RuleSet(**values, sources=sources)
+
+
+class RuleHolder:
+    """The current rule set; each message takes a reference at its start and keeps it."""
+
+    def __init__(self, user_dir: Path | None, shipped: Path = SHIPPED_RULES):
+        self.user_dir = user_dir
+        self.shipped = shipped
+        self.current = load_rules(user_dir, shipped)
+        self.errors: list[SourceError] = []
+
+    def reload(self) -> bool:
+        try:
+            new = load_rules(self.user_dir, self.shipped)
+        except RulesError as exc:
+            self.errors = exc.errors
+            for error in exc.errors:
+                log.error("rules not reloaded, keeping the running rules: %s", error)
+            return False
+        self.current = new
+        self.errors = []
+        log.info("rules reloaded")
+        return True
+
+    def watched_files(self) -> list[Path]:
+        return list(rule_file_paths(self.shipped, self.user_dir).values())

@@ -1,0 +1,13 @@
+"""Group recipients by treatment: one version of the message per distinct treatment."""
+
+from __future__ import annotations
+
+from ..pipeline import MessageContext, RecipientPlan, Version
+
+
+async def split_versions(ctx: MessageContext) -> None:
+    groups: dict[tuple[object, ...], list[RecipientPlan]] = {}
+    for plan in ctx.recipients:
+        key = ("unchanged",) if ctx.unmodifiable else plan.treatment()
+        groups.setdefault(key, []).append(plan)
+    ctx.versions = [Version(recipients=group, raw=ctx.raw) for group in groups.values()]

@@ -1,0 +1,173 @@
+"""The relay core over real sockets: smtplib -> relay -> recording SMTP server."""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+from pathlib import Path
+
+import pytest
+
+from proxy.cli import main as gdpr_proxy
+from tests.harness import RelayThread
+
+MESSAGE = (
+    b"From: Anna Nowak <anna@nordlicht.example>\r\n"
+    b"To: Jan <jan@kunde.example>\r\n"
+    b"Subject: =?utf-8?q?Angebot_f=C3=BCr_Sie?=\r\n"
+    b"Message-ID: <core-test-1@nordlicht.example>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    b"Guten Tag,\r\n"
+    b".leading dot line\r\n"
+    b"Gr\xc3\xbc\xc3\x9fe\r\n"
+)
+
+
+def no_changes(tmp_path: Path) -> None:
+    """User rules that switch off every message change, so bytes must pass untouched."""
+    rules = tmp_path / "user-rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "policies.yaml").write_text("footers: false\nstrip_trackers: false\nlist_unsubscribe: false\n")
+
+
+def send(relay: RelayThread, rcpts: list[str], message: bytes = MESSAGE) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=20) as client:
+        return client.sendmail("anna@nordlicht.example", rcpts, message)
+
+
+def cli(tmp_path: Path, *args: str) -> int:
+    return gdpr_proxy(["-c", str(tmp_path / "config.yaml"), *args])
+
+
+def test_unchanged_message_arrives_byte_identical(tmp_path, upstream, relay_to):
+    no_changes(tmp_path)
+    relay = relay_to()
+    refused = send(relay, ["jan@kunde.example"])
+    assert refused == {}
+    assert len(upstream.received) == 1
+    got = upstream.received[0]
+    assert got.data == MESSAGE
+    assert got.rcpt_tos == ["jan@kunde.example"]
+    assert got.mail_from == "anna@nordlicht.example"
+
+
+def test_suppressed_address_and_domain_refused_others_delivered(tmp_path, upstream, relay_to, capsys):
+    no_changes(tmp_path)
+    relay = relay_to()
+    assert cli(tmp_path, "suppress", "add", "Jan@Kunde.example") == 0
+    assert cli(tmp_path, "suppress", "add", "@blocked.example", "--reason", "opt-out") == 0
+    refused = send(relay, ["jan+news@kunde.example", "eva@sales.blocked.example", "ok@other.example"])
+    assert set(refused) == {"jan+news@kunde.example", "eva@sales.blocked.example"}
+    code, text = refused["jan+news@kunde.example"]
+    assert code == 550
+    assert b"5.7.1" in text and b"opted out on" in text and b"not sent" in text
+    assert b"whole domain blocked.example" in refused["eva@sales.blocked.example"][1]
+    assert [r.rcpt_tos for r in upstream.received] == [["ok@other.example"]]
+
+
+def test_all_recipients_refused_means_nothing_sent(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    assert cli(tmp_path, "suppress", "add", "jan@kunde.example") == 0
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(relay, ["jan@kunde.example"])
+    assert upstream.received == []
+
+
+def test_upstream_down_gives_4xx(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.stop()
+    with pytest.raises(smtplib.SMTPDataError) as failure:
+        send(relay, ["jan@kunde.example"])
+    assert failure.value.smtp_code == 451
+    assert b"cannot be reached" in failure.value.smtp_error
+    assert relay.spool_entries == []
+
+
+def test_upstream_temporary_failure_passes_4xx(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.data_reply = "452 4.3.1 Insufficient system storage"
+    with pytest.raises(smtplib.SMTPDataError) as failure:
+        send(relay, ["jan@kunde.example"])
+    assert failure.value.smtp_code == 452
+    assert b"Insufficient system storage" in failure.value.smtp_error
+
+
+def test_upstream_permanent_failure_text_reaches_client(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.data_reply = "554 5.7.1 Message rejected as spam by policy XYZ"
+    with pytest.raises(smtplib.SMTPDataError) as failure:
+        send(relay, ["jan@kunde.example"])
+    assert failure.value.smtp_code == 554
+    assert b"Message rejected as spam by policy XYZ" in failure.value.smtp_error
+    assert b"5.7.1" in failure.value.smtp_error
+
+
+def test_upstream_refuses_every_recipient(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.rcpt_replies["jan@kunde.example"] = "550 5.1.1 No such user here"
+    with pytest.raises(smtplib.SMTPDataError) as failure:
+        send(relay, ["jan@kunde.example"])
+    assert failure.value.smtp_code == 550
+    assert b"No such user here" in failure.value.smtp_error
+    assert upstream.received == []
+
+
+def test_upstream_drops_connection_during_data(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.drop_at_data = True
+    with pytest.raises(smtplib.SMTPDataError) as failure:
+        send(relay, ["jan@kunde.example"])
+    assert 400 <= failure.value.smtp_code < 500
+
+
+def test_capture_mode_writes_a_valid_maildir_message(tmp_path, start_relay):
+    relay = start_relay()
+    assert relay.service is not None and relay.service.upstream.captures
+    send(relay, ["jan@kunde.example", "eva@firma.example"])
+    box = mailbox.Maildir(tmp_path / "data" / "capture", create=False)
+    messages = list(box)
+    assert messages, "nothing captured"
+    delivered_to = sorted(r for m in messages for r in m.get_all("Delivered-To", []))
+    assert delivered_to == ["eva@firma.example", "jan@kunde.example"]
+    for message in messages:
+        assert message["Message-ID"] == "<core-test-1@nordlicht.example>"
+        assert message["Return-Path"] == "<anna@nordlicht.example>"
+
+
+def test_bare_lf_in_header_is_refused(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    import socket
+
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        for command in (
+            b"EHLO test\r\n",
+            b"MAIL FROM:<a@nordlicht.example>\r\n",
+            b"RCPT TO:<jan@kunde.example>\r\n",
+        ):
+            sock.sendall(command)
+            while (line := reader.readline())[3:4] == b"-":
+                pass
+            assert line.startswith(b"250"), line
+        sock.sendall(b"DATA\r\n")
+        assert reader.readline().startswith(b"354")
+        sock.sendall(
+            b"From: a@nordlicht.example\r\nSubject: hi\nBcc: victim@elsewhere.example\r\n\r\nbody\r\n.\r\n"
+        )
+        reply = reader.readline()
+    assert reply.startswith(b"550 5.6.0"), reply
+    assert upstream.received == []
+
+
+def test_relay_data_survives_restart_with_suppression(tmp_path, upstream, relay_to):
+    """Suppressions live in the store file, not in memory."""
+    relay = relay_to()
+    assert cli(tmp_path, "suppress", "add", "jan@kunde.example") == 0
+    relay.stop()
+    relay2 = relay_to()
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(relay2, ["jan@kunde.example"])
