@@ -1,0 +1,61 @@
+"""What the relay records: first and last contact per address, Message-ID -> recipients."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from .base import StoreBase, StoreError, now
+
+
+class RelayedMixin(StoreBase):
+    async def contact(self, address: str) -> dict[str, Any] | None:
+        row = await self._read_one("SELECT * FROM contacts WHERE address = ?", (address,))
+        return dict(row) if row else None
+
+    async def contacts_for(self, addresses: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(dict.fromkeys(addresses))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        try:
+            rows = await self._all(f"SELECT * FROM contacts WHERE address IN ({marks})", wanted)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from None
+        return {row["address"]: dict(row) for row in rows}
+
+    async def record_delivery(self, message_id: str | None, addresses: Iterable[str]) -> None:
+        """Mark addresses as contacted (first and last contact) once upstream accepted the mail."""
+        stamp = now()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            for address in addresses:
+                await self._db.execute(
+                    "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
+                    "first_contact_at = COALESCE(first_contact_at, excluded.first_contact_at), "
+                    "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
+                    (address, stamp, stamp, stamp, stamp),
+                )
+                if message_id:
+                    await self._db.execute(
+                        "INSERT INTO sent_messages (message_id, address, sent_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        (message_id, address, stamp),
+                    )
+            await self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(str(exc)) from None
+
+    async def recipients_of(self, message_ids: Iterable[str]) -> list[str]:
+        """Addresses a relayed message went to, for replies that follow In-Reply-To/References."""
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = await self._all(
+            f"SELECT DISTINCT address FROM sent_messages WHERE message_id IN ({marks}) ORDER BY address", ids
+        )
+        return [row[0] for row in rows]
