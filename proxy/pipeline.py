@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import Config
 from .rules import RuleSet
@@ -41,13 +41,14 @@ class RecipientPlan:
     region: str = ""
     language: str = "en"
     first_contact: bool = True
-    footer_kind: str | None = None  # "first_contact", "follow_up" or None (no footer)
+    footer_kind: Literal["first_contact", "follow_up"] | None = None  # None: no footer
+    footer_values: dict[str, str] = field(default_factory=dict)
     strip_trackers: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def treatment(self) -> tuple[Any, ...]:
         """Recipients with equal treatment share one version of the message."""
-        return (self.footer_kind, self.language if self.footer_kind else None, self.strip_trackers)
+        footer = (self.footer_kind, self.language, tuple(sorted(self.footer_values.items())))
+        return (footer if self.footer_kind else None, self.strip_trackers)
 
 
 @dataclass

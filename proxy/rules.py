@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .footers import FooterRules
+from .mime import TrackerRules
 from .policies import FreemailRules, PolicyRules
 from .regions import RegionRules
 from .schema import SchemaError, SourceError, load_file
@@ -26,6 +28,8 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "regions.yaml": ("regions", RegionRules),
     "freemail.yaml": ("freemail", FreemailRules),
     "policies.yaml": ("policies", PolicyRules),
+    "footers.yaml": ("footers", FooterRules),
+    "trackers.yaml": ("trackers", TrackerRules),
 }
 
 
@@ -34,6 +38,8 @@ class RuleSet:
     regions: RegionRules = field(default_factory=RegionRules)
     freemail: FreemailRules = field(default_factory=FreemailRules)
     policies: PolicyRules = field(default_factory=PolicyRules)
+    footers: FooterRules = field(default_factory=lambda: FooterRules(languages={}))
+    trackers: TrackerRules = field(default_factory=TrackerRules)
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
 
 

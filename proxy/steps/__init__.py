@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from ..pipeline import Step
+from .footer import add_footer
 from .line_endings import check_line_endings
 from .plan import plan_recipients
+from .signed import check_signed
+from .trackers import remove_read_receipts, remove_trackers
+from .unsubscribe import add_list_unsubscribe
 from .versions import split_versions
 
 
 def message_steps() -> list[Step]:
     return [
         Step("check-line-endings", check_line_endings),
+        Step("check-signed", check_signed),
         Step("plan-recipients", plan_recipients),
+        Step("add-list-unsubscribe", add_list_unsubscribe),
         Step("split-versions", split_versions),
+        Step("add-footer", add_footer),
+        Step("remove-trackers", remove_trackers),
+        Step("remove-read-receipts", remove_read_receipts),
     ]

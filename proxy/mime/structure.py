@@ -1,0 +1,217 @@
+"""Locate the MIME structure of a message by scanning its bytes.
+
+Parsing and re-serialising whole messages with the email package costs milliseconds and
+rewrites bytes the user's client chose, so this module only records where each part's
+headers and body are; the callers decode the few text parts they change and splice them
+back, slicing everything else from the original bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# Deeper parts are treated as opaque leaves: never modified, never descended into, so a
+# hostile nesting depth costs neither a recursion crash nor quadratic time.
+MAX_DEPTH = 40
+
+SIGNED_OR_ENCRYPTED = frozenset(
+    {"multipart/signed", "multipart/encrypted", "application/pkcs7-mime", "application/x-pkcs7-mime"}
+)
+
+# One header field with its folded continuation lines.  A lone CR inside a line is kept as
+# content so that it cannot end the header block early.
+_LINE_REST = rb"[^\r\n]*+(?:\r(?!\n)[^\r\n]*+)*+"
+_FIELD = re.compile(
+    rb"([!-9;-~\x80-\xff]+)[ \t]*:(" + _LINE_REST + rb"(?:\r?\n[ \t]" + _LINE_REST + rb")*+)(?:\r?\n|\Z)"
+)
+_BLANK = re.compile(rb"\r?\n")
+_CTYPE = re.compile(r"\s*([^\s;/]+)\s*/\s*([^\s;]+)")
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+@dataclass(slots=True, eq=False)
+class Header:
+    name: str  # as written
+    value: str  # unfolded; bytes decoded as latin-1 so 8-bit headers never fail
+    start: int  # offsets of the whole field, line ending included
+    end: int
+
+
+@dataclass(slots=True, eq=False)
+class Part:
+    start: int
+    header_end: int  # where a new header field would be inserted
+    body_start: int
+    end: int  # body end; the CRLF before the next boundary belongs to that boundary
+    depth: int
+    headers: list[Header]
+    content_type: str
+    params: dict[str, str]
+    children: list[Part] = field(default_factory=list)
+    # Boundaries of the enclosing multiparts: new body text must not contain them.
+    outer_boundaries: tuple[bytes, ...] = ()
+
+    def header(self, name: str) -> Header | None:
+        name = name.lower()
+        for h in self.headers:
+            if h.name.lower() == name:
+                return h
+        return None
+
+    @property
+    def cte(self) -> str:
+        h = self.header("content-transfer-encoding")
+        return h.value.strip().lower() if h else "7bit"
+
+    @property
+    def charset(self) -> str | None:
+        cs = self.params.get("charset")
+        return cs.strip().lower() if cs else None
+
+    @property
+    def is_attachment(self) -> bool:
+        h = self.header("content-disposition")
+        if h is None:
+            return "name" in self.params
+        value = h.value.lower()
+        return value.strip().startswith("attachment") or "filename" in value or "name" in self.params
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.content_type.startswith("multipart/")
+
+    def walk(self) -> Iterator[Part]:
+        """This part and its descendants, not entering signed/encrypted or forwarded messages."""
+        stack = [self]
+        while stack:
+            part = stack.pop()
+            yield part
+            if part.content_type not in SIGNED_OR_ENCRYPTED:
+                stack.extend(reversed(part.children))
+
+
+def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    m = _CTYPE.match(value)
+    if not m:
+        return "", {}
+    params: dict[str, str] = {}
+    for pm in _PARAM.finditer(value, m.end()):
+        name = pm.group(1).lower()
+        v = pm.group(2)
+        if v.startswith('"'):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1] if v.endswith('"') and len(v) > 1 else v[1:])
+        params.setdefault(name, v)
+    return f"{m.group(1)}/{m.group(2)}".lower(), params
+
+
+def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, int]:
+    """Header fields of the part in raw[start:end], the header end and the body start."""
+    headers: list[Header] = []
+    pos = start
+    while pos < end:
+        m = _FIELD.match(raw, pos, end)
+        if m is None:
+            break
+        value = _UNFOLD.sub("", m.group(2).decode("latin-1")).strip()
+        headers.append(Header(m.group(1).decode("latin-1"), value, pos, m.end()))
+        pos = m.end()
+    header_end = pos
+    if pos < end:
+        blank = _BLANK.match(raw, pos, end)
+        # Without a blank line the first non-header line starts the body, as mail readers do.
+        body_start = blank.end() if blank else pos
+    else:
+        body_start = end
+    return headers, header_end, body_start
+
+
+def delimiters(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int, bool]]:
+    """(delimiter start incl. preceding line break, start of the next line, is closing)."""
+    marker = b"--" + boundary
+    found: list[tuple[int, int, bool]] = []
+    pos = start
+    while True:
+        if pos == start and raw.startswith(marker, start, end):
+            line = begin = start
+        else:
+            i = raw.find(b"\n" + marker, max(pos - 1, start), end)
+            if i < 0:
+                break
+            line = i + 1
+            begin = i - 1 if i > start and raw[i - 1] == 0x0D else i
+        j = line + len(marker)
+        closing = raw.startswith(b"--", j, end)
+        k = j + 2 if closing else j
+        while k < end and raw[k] in (0x20, 0x09):
+            k += 1
+        if k >= end:
+            nxt = end
+        elif raw.startswith(b"\r\n", k, end):
+            nxt = k + 2
+        elif raw[k] == 0x0A:
+            nxt = k + 1
+        else:
+            pos = line + 1  # a longer boundary that merely starts with ours
+            continue
+        found.append((begin, nxt, closing))
+        if closing:
+            break
+        pos = nxt
+    return found
+
+
+def _split(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    delims = delimiters(raw, start, end, boundary)
+    ranges: list[tuple[int, int]] = []
+    for n, (_, body_from, closing) in enumerate(delims):
+        if closing:
+            break
+        body_to = delims[n + 1][0] if n + 1 < len(delims) else end
+        ranges.append((body_from, max(body_from, body_to)))
+    return ranges
+
+
+def scan(raw: bytes) -> Part:
+    """The part tree of a whole message."""
+    return _scan(raw, 0, len(raw), 0, "text/plain", ())
+
+
+def _scan(raw: bytes, start: int, end: int, depth: int, default_type: str, outer: tuple[bytes, ...]) -> Part:
+    headers, header_end, body_start = parse_headers(raw, start, end)
+    ctype, params = "", dict[str, str]()
+    for h in headers:
+        if h.name.lower() == "content-type":
+            ctype, params = parse_content_type(h.value)
+            break
+    part = Part(start, header_end, body_start, end, depth, headers, ctype or default_type, params)
+    part.outer_boundaries = outer
+    boundary = params.get("boundary", "")
+    if ctype.startswith("multipart/") and boundary and depth < MAX_DEPTH:
+        child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+        encoded = boundary.encode("latin-1", "replace")
+        part.children = [
+            _scan(raw, s, e, depth + 1, child_default, (*outer, encoded))
+            for s, e in _split(raw, body_start, end, encoded)
+        ]
+    return part
+
+
+def is_signed_or_encrypted(raw: bytes) -> bool:
+    """True if any part is signed or encrypted (S/MIME, PGP/MIME or inline PGP)."""
+    return has_protected_part(raw, scan(raw))
+
+
+def has_protected_part(raw: bytes, root: Part) -> bool:
+    for part in root.walk():
+        if part.content_type in SIGNED_OR_ENCRYPTED:
+            return True
+        if (
+            part.content_type == "text/plain"
+            and part.cte != "base64"
+            and raw.find(b"-----BEGIN PGP ", part.body_start, part.end) >= 0
+        ):
+            return True
+    return False

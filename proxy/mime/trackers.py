@@ -1,0 +1,146 @@
+"""Tracker rules (rules/trackers.yaml) and their compiled, cached form."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from proxy.schema import Regex, check_unique
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ShapeRules:
+    # Images whose declared width and height are all at most this many px are beacons.
+    max_pixel_size: Annotated[int, _not_negative] = 2
+
+
+@dataclass(frozen=True)
+class UrlRule:
+    pattern: Regex  # re.search, case-insensitive, against the full URL
+    example: str
+    target_param: str | None = None  # query parameter holding a click-tracked link's target
+
+    def check(self) -> Iterable[tuple[str, str]]:
+        if not re.search(self.pattern, self.example, re.IGNORECASE):
+            yield "example", f"does not match the pattern {self.pattern!r}"
+
+
+@dataclass(frozen=True)
+class TrackerVendor:
+    name: str
+    pixels: tuple[UrlRule, ...] = ()
+    links: tuple[UrlRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrackerRules:
+    shape: ShapeRules = ShapeRules()
+    vendors: tuple[TrackerVendor, ...] = ()
+
+    def check(self) -> Iterable[tuple[str, str]]:
+        return check_unique(self.vendors, "name", "vendors")
+
+
+# The regex parser of the standard library, used only to find the literal text a pattern
+# requires; any failure there just means the pattern is always tried.
+_sre_parser: Any = importlib.import_module("re._parser")
+_MIN_LITERAL = 4
+_EVERY_URL = "https://"
+
+
+def required_literal(pattern: str) -> str | None:
+    """The longest run of ASCII literal characters every match of pattern must contain,
+    lower-cased, or None if the pattern has none worth checking for.  Runs that every web
+    address contains ("http", "://") screen nothing out and are ignored."""
+    try:
+        parsed = _sre_parser.parse(pattern, re.IGNORECASE)
+        literal_op = _sre_parser.LITERAL
+        runs: list[str] = []
+        run = ""
+        for op, arg in parsed.data:
+            if op == literal_op and arg < 128:
+                run += chr(arg).lower()
+            else:
+                runs.append(run)
+                run = ""
+        runs.append(run)
+    except Exception:  # the parser is not a public interface; never let it break matching
+        return None
+    useful = [r for r in runs if len(r) >= _MIN_LITERAL and r not in _EVERY_URL]
+    return max(useful, key=len) if useful else None
+
+
+class UrlMatcher:
+    """Finds the vendor rule matching a URL.
+
+    Trying hundreds of patterns on every image URL would cost far more than the relay's
+    budget, so each pattern is screened by a literal it requires (e.g. "mailtrack.io/trace/"):
+    the URL's four-character substrings are intersected with the literals' first four
+    characters, which rules out almost every pattern for an ordinary URL at C speed.
+    """
+
+    def __init__(self, rules: list[tuple[str, UrlRule]]):
+        self.rules = [(vendor, rule, re.compile(rule.pattern, re.IGNORECASE)) for vendor, rule in rules]
+        self.always: list[int] = []
+        self.by_prefix: dict[str, list[tuple[str, int]]] = {}
+        for i, (_, rule, _) in enumerate(self.rules):
+            literal = required_literal(rule.pattern)
+            if literal is None:
+                self.always.append(i)
+            else:
+                self.by_prefix.setdefault(literal[:_MIN_LITERAL], []).append((literal, i))
+        self.prefixes = frozenset(self.by_prefix)
+
+    def match(self, url: str) -> tuple[str, UrlRule] | None:
+        if not self.rules:
+            return None
+        if url.isascii():
+            lowered = url.lower()
+            grams = {lowered[i : i + _MIN_LITERAL] for i in range(len(lowered) - _MIN_LITERAL + 1)}
+            candidates = list(self.always)
+            for prefix in self.prefixes.intersection(grams):
+                candidates += [i for literal, i in self.by_prefix[prefix] if literal in lowered]
+            candidates.sort()
+        else:  # case folding of non-ASCII text may not map to ASCII literals one to one
+            candidates = list(range(len(self.rules)))
+        for i in candidates:
+            vendor, rule, compiled = self.rules[i]
+            if compiled.search(url):
+                return vendor, rule
+        return None
+
+
+@dataclass(frozen=True)
+class CompiledTrackers:
+    pixels: UrlMatcher
+    links: UrlMatcher
+    max_pixel_size: int
+
+
+_compiled: dict[int, tuple[TrackerRules, CompiledTrackers]] = {}
+
+
+def compile_rules(rules: TrackerRules) -> CompiledTrackers:
+    """Compiled once per rule set.  Looked up by identity: hashing a large frozen rule set
+    on every message would cost more than the matching itself."""
+    entry = _compiled.get(id(rules))
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    compiled = CompiledTrackers(
+        UrlMatcher([(v.name, r) for v in rules.vendors for r in v.pixels]),
+        UrlMatcher([(v.name, r) for v in rules.vendors for r in v.links]),
+        rules.shape.max_pixel_size,
+    )
+    if len(_compiled) >= 8:  # rule sets are replaced on reload; keep only recent ones
+        _compiled.pop(next(iter(_compiled)))
+    _compiled[id(rules)] = (rules, compiled)  # holding rules keeps its id from being reused
+    return compiled

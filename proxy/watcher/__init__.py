@@ -1,0 +1,1 @@
+"""Reply watcher: understands replies to prospecting mail and records opt-outs."""
