@@ -13,7 +13,7 @@ from .rules import RuleSet
 from .steps.recipients import first_refusal, recipient_checks
 from .store import Store, SuppressionKind
 
-REASONS = ("manual", "opt-out", "erasure", "bounce", "import", "unsubscribe")
+REASONS = ("manual", "opt-out", "erasure", "bounce", "import", "unsubscribe", "review")
 
 
 class UserError(Exception):

@@ -17,6 +17,8 @@ from .rules import RuleHolder
 from .smtp import RelayHandler, smtp_factory
 from .spool import Spool
 from .store import Store
+from .watcher.imap import ImapWatcher
+from .watcher.service import make_watcher
 
 log = logging.getLogger("gdpr_proxy.app")
 
@@ -33,6 +35,7 @@ class Service:
     started_at: float = field(default_factory=time.time)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    watcher: ImapWatcher | None = None
 
     @property
     def port(self) -> int:
@@ -75,6 +78,9 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
         raise
     runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname)
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
+    if config.imap is not None:
+        service.watcher, _ = make_watcher(config, store, rules)
+        service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
     return service
 
 
@@ -86,9 +92,13 @@ async def stop_service(service: Service, drain_seconds: float = 30.0) -> None:
     deadline = time.monotonic() + drain_seconds
     while service.handler.in_flight and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    for task in service.tasks:
+    # The watcher and the retry runner end by themselves once `stopping` is set.
+    _done, pending = await asyncio.wait(service.tasks, timeout=5) if service.tasks else (set(), set())
+    for task in pending:
         task.cancel()
     await asyncio.gather(*service.tasks, return_exceptions=True)
+    if service.watcher is not None:
+        await service.watcher.close()
     await service.upstream.close()
     await service.store.close()
 
@@ -121,8 +131,6 @@ def announce(service: Service) -> None:
         ", ".join(sorted(set(Path(p).parent.as_posix() for p in service.rules.current.sources.values()))),
     )
     if service.upstream.captures:
-        log.info(
-            "CAPTURE MODE: no upstream server configured; messages are written to %s/new", config.capture_path
-        )
+        log.info("CAPTURE MODE: no upstream server configured; messages are written to %s/new", config.capture_path)
     else:
         log.info("upstream: %s", service.upstream.description)

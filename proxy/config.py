@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from .schema import Positive, PositiveFloat, SchemaError, SourceError, load_file
+from .watcher.settings import ImapSettings
 
 APP = "gdpr-mail-proxy"
 
@@ -146,6 +147,16 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class WatcherConfig:
+    """What the reply watcher does with what it finds (the mailbox is in ``imap:``)."""
+
+    uncertain: Literal["suppress_until_reviewed", "review_only"] = "suppress_until_reviewed"
+    suppress_domain: bool = False  # an opt-out blocks the replier's whole domain
+    flag_keyword: str | None = None  # e.g. "$OptOut": IMAP keyword set on classified replies
+    move_to: str | None = None  # folder to move opt-out, erasure and bounce messages to
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -160,6 +171,8 @@ class Config:
     addresses: AddressConfig = field(default_factory=AddressConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    imap: ImapSettings | None = None
+    watcher: WatcherConfig = field(default_factory=WatcherConfig)
     data_dir: str | None = None
     store: str | None = None
     capture_dir: str | None = None
@@ -177,9 +190,7 @@ class Config:
                     )
                 )
             if not self.smtp.require_auth:
-                problems.append(
-                    ("smtp.require_auth", "must be true when listening beyond loopback (no open relay)")
-                )
+                problems.append(("smtp.require_auth", "must be true when listening beyond loopback (no open relay)"))
         if self.smtp.require_auth and not self.smtp.users:
             problems.append(("smtp.users", "require_auth is true but no users are configured"))
         if bool(self.smtp.tls_certificate) != bool(self.smtp.tls_key):

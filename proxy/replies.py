@@ -17,6 +17,7 @@ REASON_WORDS = {
     "manual": "added by hand",
     "import": "imported list",
     "unsubscribe": "unsubscribe request",
+    "review": "reply waiting for your review: gdpr-proxy review",
 }
 
 BARE_EOL_IN_HEADER = (

@@ -9,7 +9,9 @@ remembers the errors for ``status``.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from .mime import TrackerRules
 from .policies import FreemailRules, PolicyRules
 from .regions import RegionRules
 from .schema import SchemaError, SourceError, load_file
+from .watcher.optout_rules import OptoutFile, OptoutRules
 
 log = logging.getLogger("gdpr_proxy.rules")
 
@@ -30,6 +33,7 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "policies.yaml": ("policies", PolicyRules),
     "footers.yaml": ("footers", FooterRules),
     "trackers.yaml": ("trackers", TrackerRules),
+    "optout.yaml": ("optout", OptoutFile),
 }
 
 
@@ -40,7 +44,25 @@ class RuleSet:
     policies: PolicyRules = field(default_factory=PolicyRules)
     footers: FooterRules = field(default_factory=lambda: FooterRules(languages={}))
     trackers: TrackerRules = field(default_factory=TrackerRules)
+    optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
+
+    @cached_property
+    def reply_rules(self) -> OptoutRules:
+        """The opt-out phrases compiled for the classifier, once per rule set."""
+        return OptoutRules.compile(self.optout)
+
+    @cached_property
+    def footer_fingerprints(self) -> tuple[str, ...]:
+        """Beginnings of our own footer sentences, so a quoted footer is never read as a reply."""
+        found: list[str] = []
+        for texts in self.footers.languages.values():
+            for template in (texts.first_contact, texts.follow_up):
+                for sentence in re.split(r"(?<=[.!?:])\s+|\n+", template):
+                    words = sentence.split("{")[0].split()
+                    if len(words) >= 4:
+                        found.append(" ".join(words[:5]))
+        return tuple(dict.fromkeys(found))
 
 
 class RulesError(Exception):

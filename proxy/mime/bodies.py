@@ -27,6 +27,10 @@ def _is_body(part: Part) -> bool:
 
 
 def _visible(part: Part) -> list[Part]:
+    if part.end <= part.start:
+        # Nothing between two boundary lines (possibly sharing one line break): not a body,
+        # and there is no room to add one without touching the boundaries.
+        return []
     if part.content_type in TEXT_TYPES:
         return [] if part.is_attachment else [part]
     if not part.is_multipart or part.content_type in SIGNED_OR_ENCRYPTED or not part.children:
@@ -59,8 +63,4 @@ def _related_root(part: Part) -> Part:
 
 def html_bodies(root: Part) -> list[Part]:
     """Every inline text/html part, wherever it sits (tracking images can be in any of them)."""
-    return [
-        p
-        for p in root.walk()
-        if p.content_type == "text/html" and not p.is_attachment and p.content_type not in SIGNED_OR_ENCRYPTED
-    ]
+    return [p for p in root.walk() if p.content_type == "text/html" and not p.is_attachment and p.end > p.start]

@@ -129,33 +129,39 @@ def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, 
 
 
 def delimiters(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int, bool]]:
-    """(delimiter start incl. preceding line break, start of the next line, is closing)."""
+    """(delimiter start incl. preceding line break, start of the next line, is closing).
+
+    A bare CR or LF counts as a line break, as in the email package and most mail readers,
+    so that every reader agrees with us on where parts begin and end.
+    """
     marker = b"--" + boundary
     found: list[tuple[int, int, bool]] = []
     pos = start
-    while True:
-        if pos == start and raw.startswith(marker, start, end):
-            line = begin = start
+    while (line := raw.find(marker, pos, end)) >= 0:
+        pos = line + 1
+        if line == start:
+            begin = line
+        elif raw[line - 1] == 0x0A:
+            begin = line - 2 if line - 2 >= start and raw[line - 2] == 0x0D else line - 1
+        elif raw[line - 1] == 0x0D:
+            begin = line - 1
         else:
-            i = raw.find(b"\n" + marker, max(pos - 1, start), end)
-            if i < 0:
-                break
-            line = i + 1
-            begin = i - 1 if i > start and raw[i - 1] == 0x0D else i
+            continue  # not at the start of a line
         j = line + len(marker)
         closing = raw.startswith(b"--", j, end)
         k = j + 2 if closing else j
         while k < end and raw[k] in (0x20, 0x09):
             k += 1
         if k >= end:
-            nxt = end
-        elif raw.startswith(b"\r\n", k, end):
+            # A delimiter line without a line break ends the data: no part can follow it.
+            found.append((begin, end, True))
+            break
+        if raw.startswith(b"\r\n", k, end):
             nxt = k + 2
-        elif raw[k] == 0x0A:
+        elif raw[k] in (0x0A, 0x0D):
             nxt = k + 1
         else:
-            pos = line + 1  # a longer boundary that merely starts with ours
-            continue
+            continue  # a longer boundary that merely starts with ours
         found.append((begin, nxt, closing))
         if closing:
             break

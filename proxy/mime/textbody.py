@@ -153,6 +153,12 @@ class TextBody:
         for boundary in self.part.outer_boundaries:
             if b"--" + boundary in body and delimiters(body, 0, len(body), boundary):
                 raise MimeError("the changed text would contain a MIME boundary line")
+        if self.part.body_start == self.part.header_end:
+            # No blank line ends the headers (the part had none, or its body began with a
+            # line that is not a header): add one so the new text cannot be read as headers.
+            h_end = self.part.header_end
+            ended = h_end == self.part.start or self.raw[h_end - 1 : h_end] == b"\n"
+            body = (nl if ended else nl + nl) + body
         result = [Edit(self.part.body_start, self.part.end, body)]
         if cte != self.cte:
             result += set_header(self.raw, self.part, "Content-Transfer-Encoding", cte)

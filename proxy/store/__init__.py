@@ -12,9 +12,10 @@ from .checkpoints import CheckpointsMixin
 from .contacts import ContactsMixin
 from .relayed import RelayedMixin
 from .suppressions import Suppression, SuppressionKind, SuppressionsMixin
+from .verdicts import VerdictsMixin
 
 
-class Store(SuppressionsMixin, RelayedMixin, ContactsMixin, CheckpointsMixin, StoreBase):
+class Store(SuppressionsMixin, RelayedMixin, ContactsMixin, VerdictsMixin, CheckpointsMixin, StoreBase):
     """The whole store API."""
 
 

@@ -59,3 +59,8 @@ class SuppressionsMixin(StoreBase):
             (address, self.address_hash(address), *domains),
         )
         return Suppression(*row) if row else None
+
+    async def remove_suppression_if(self, kind: SuppressionKind, value: str, reason: str) -> bool:
+        """Remove an entry only if it has this reason (a dismissed review never lifts an opt-out)."""
+        query = "DELETE FROM suppressions WHERE kind = ? AND value = ? AND reason = ?"
+        return await self._write(query, (kind, value, reason)) > 0
