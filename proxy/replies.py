@@ -54,6 +54,20 @@ def opted_out(address: str, entry: Suppression) -> str:
     return ascii_text(f"550 5.7.1 <{address}>: {what}; not sent")
 
 
+def consumer_without_consent(address: str, domain: str) -> str:
+    return ascii_text(
+        f"550 5.7.1 <{address}>: {domain} is a consumer mail provider and no marketing consent is "
+        f"recorded; cold e-mail to private persons needs prior consent. Not sent "
+        f"(record consent: gdpr-proxy consent {address} --marketing granted)"
+    )
+
+
+SEVERAL_RECIPIENTS_REFUSED = (
+    "554 5.7.1 Message refused by policy several_recipients: cold e-mail goes to one person at a time; "
+    "send one message per recipient"
+)
+
+
 def bad_address(address: str, problem: str) -> str:
     return ascii_text(f"553 5.1.3 <{address}>: {problem}")
 

@@ -102,6 +102,11 @@ message = st.recursive(
 )
 
 
+def _crlf_only(data: bytes) -> bool:
+    rest = data.replace(b"\r\n", b"")
+    return b"\r" not in rest and b"\n" not in rest
+
+
 def check(raw: bytes) -> None:
     for run in (
         lambda: insert_footer(raw, TEXT_FOOTER, HTML_FOOTER).raw,
@@ -115,6 +120,8 @@ def check(raw: bytes) -> None:
         assert isinstance(out, bytes)
         if out is raw:
             continue
+        if _crlf_only(raw):
+            assert _crlf_only(out)
         parsed = email.message_from_bytes(out, policy=policy.default)
         for part in parsed.walk():
             part.get_content_type()

@@ -36,7 +36,7 @@ def test_large_attachment_is_copied_not_decoded() -> None:
         _, peak_insert = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         stripped = strip_trackers(with_footer, RULES, None)
-        current, peak_strip = tracemalloc.get_traced_memory()
+        _, peak_strip = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     # One output copy each (plus small change); a decode of the attachment would add ~25 MB.

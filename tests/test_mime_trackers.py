@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 from email import policy
 from email.message import EmailMessage
@@ -168,6 +169,9 @@ def test_beacons_by_shape_whatever_the_host(tag: str, reason: str) -> None:
         '<img src="/relative/pixel.gif" width="1" height="1">',
         '<img alt="no source" width="1" height="1">',
         '<img src="https://cdn.example.net/a.png" width="40" height="40" style="display:block">',
+        # A phone-only hero image, shown by a media query: hidden but full size.
+        '<img class="mobile" src="https://cdn.example.net/hero-m.jpg" width="320" style="display:none">',
+        '<img src="https://cdn.example.net/hero-m.jpg" style="display:none;width:100%;max-height:0">',
     ],
 )
 def test_legitimate_images_are_kept(tag: str) -> None:
@@ -290,3 +294,18 @@ def test_screening_never_hides_a_shipped_pattern() -> None:
             for rule in url_rules:
                 assert matcher.match(rule.example) is not None, (vendor.name, rule.example)
                 assert matcher.match(rule.example.upper().replace("HTTPS://", "https://")) is not None
+
+
+def test_one_line_quoted_printable_html_keeps_crlf_soft_breaks() -> None:
+    # Gmail-style HTML: one long line, quoted-printable, no final line break.
+    html = '<div dir="ltr">' + "Lorem ipsum dolor sit amet. " * 20 + '<img src="https://mailtrack.io/trace/x.png"></div>'
+    body = binascii.b2a_qp(html.encode(), istext=True).replace(b"=\n", b"=\r\n")
+    raw = (
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="g"\r\n\r\n--g\r\n'
+        b"Content-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + body
+        + b"\r\n--g--\r\n"
+    )
+    out = strip_trackers(raw, RULES, None).raw
+    assert out.count(b"\n") == out.count(b"\r\n")
+    assert html_of(out) == html.replace('<img src="https://mailtrack.io/trace/x.png">', "")

@@ -161,3 +161,35 @@ def test_signed_message_refused_by_policy(tmp_path, upstream, relay_to):
         assert failure.smtp_code == 554
         assert b"Signed or encrypted message refused by policy" in failure.smtp_error
     assert upstream.received == []
+
+
+def test_preview_shows_exactly_what_the_relay_sends(tmp_path, upstream, relay_to, capsysbinary):
+    from proxy.cli import main as gdpr_proxy
+
+    relay = relay_to()
+    raw = thunderbird_message()
+    eml = tmp_path / "message.eml"
+    eml.write_bytes(raw)
+    config = str(tmp_path / "config.yaml")
+    args = ["-c", config, "preview", "--to", "kontakt@firma.de", "--from", "anna@nordlicht.example", str(eml)]
+    assert gdpr_proxy(args) == 0
+    previewed = capsysbinary.readouterr()
+    summary = previewed.err.decode()
+    assert "footer added: de first_contact in 2 body part(s)" in summary
+    assert f"tracker removed: {MAILTRACK} (Mailtrack)" in summary
+    assert "header removed: disposition-notification-to" in summary.lower()
+    send(relay, ["kontakt@firma.de"], raw)
+    assert previewed.out == upstream.received[0].data
+
+
+def test_rules_explain_says_why(tmp_path, relay_to, capsys):
+    from proxy.cli import main as gdpr_proxy
+
+    relay = relay_to()
+    grant_tracking_consent(relay, "ceo@startup.io")
+    assert gdpr_proxy(["-c", str(tmp_path / "config.yaml"), "rules", "explain", "CEO@startup.io"]) == 0
+    out = capsys.readouterr().out
+    assert "suppressed: no" in out
+    assert "tracking consent: granted" in out
+    assert "trackers stripped: no" in out
+    assert "footer: first_contact, language en (from configured default)" in out

@@ -30,7 +30,7 @@ _DECL_STOP = frozenset(";{}\"'<>")
 @dataclass(frozen=True, slots=True)
 class Removal:
     url: str
-    rule: str  # the vendor name, or the shape that betrayed a beacon ("1x1 image", "display:none")
+    rule: str  # the vendor name, or the shape that betrayed a beacon ("1px image", "display:none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,6 @@ def strip_trackers(
 
     Raises MimeError if an HTML body that needs changing cannot be decoded or re-encoded.
     """
-    if b"<" not in raw:
-        return TrackerOutcome(raw)
     root = scan(raw)
     if has_protected_part(raw, root):
         return TrackerOutcome(raw)
@@ -144,29 +142,33 @@ class _Finder:
         if domain and (host == domain or host.endswith("." + domain)):
             return None  # the sender's own spacer images
         style = _style(attrs["style"]) if "style" in attrs else {}
-        if style.get("display") == "none":
-            return "display:none"
-        if style.get("visibility") == "hidden":
-            return "visibility:hidden"
-        opacity = style.get("opacity", "")
-        if opacity and _px(opacity.rstrip("%")) == 0:
-            return "opacity:0"
         sizes: list[float] = []
+        relative = False
         for name in ("width", "height"):
             for value, parse in ((attrs.get(name), _attr_px), (style.get(name), _px)):
                 if value:
                     px = parse(value)
                     if px is None:
-                        return None  # a percentage or other relative size: not a pixel
-                    sizes.append(px)
+                        relative = True  # a percentage or other relative size: not a pixel
+                    else:
+                        sizes.append(px)
         for name in ("max-width", "max-height"):
             px = _px(style.get(name, "x"))
             if px is not None and px <= self.rules.max_pixel_size:
                 sizes.append(px)
+        tiny = bool(sizes) and not relative and max(sizes) <= self.rules.max_pixel_size
+        # Responsive mail hides full-size images (display:none, shown again by a media query
+        # on phones); only hidden images with no real size are beacons.
+        if not relative and (tiny or not sizes):
+            opacity = style.get("opacity", "")
+            if style.get("display") == "none":
+                return "display:none"
+            if style.get("visibility") == "hidden":
+                return "visibility:hidden"
+            if opacity and _px(opacity.rstrip("%")) == 0:
+                return "opacity:0"
         # Every declared dimension must be tiny: a 600x1 divider line is layout, not a beacon.
-        if sizes and max(sizes) <= self.rules.max_pixel_size:
-            return f"{int(max(sizes))}px image"
-        return None
+        return f"{int(max(sizes))}px image" if tiny else None
 
     def css_beacons(self) -> None:
         text = self.text

@@ -68,9 +68,18 @@ def decode_transfer(data: bytes, cte: str) -> bytes:
     raise MimeError(f"unsupported transfer encoding {cte!r}")
 
 
+def _qp(data: bytes, nl: bytes) -> bytes:
+    """Quoted-printable with the message's line breaks: binascii uses LF for soft breaks when
+    the data has no CRLF to copy (a one-line HTML body, say)."""
+    out = binascii.b2a_qp(data, istext=True)
+    if nl == b"\r\n" and out.count(b"\n") != out.count(b"\r\n"):
+        out = out.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return out
+
+
 def _encode_transfer(content: bytes, cte: str, nl: bytes, trailing_newline: bool) -> bytes:
     if cte == "quoted-printable":
-        return binascii.b2a_qp(content, istext=True)
+        return _qp(content, nl)
     if cte == "base64":
         lines = [binascii.b2a_base64(content[i : i + 57], newline=False) for i in range(0, len(content), 57)]
         return nl.join(lines) + (nl if trailing_newline and lines else b"")
@@ -147,7 +156,7 @@ class TextBody:
         nl = newline_of(self.raw, self.part)
         body = None
         if cte == self.cte == "quoted-printable" and charset is None and self.bytewise and ordered:
-            body = _qp_splice(self.encoded, self.content, content, ordered[0][0], ordered[-1][1])
+            body = _qp_splice(self.encoded, self.content, content, ordered[0][0], ordered[-1][1], nl)
         if body is None:
             body = _encode_transfer(content, cte, nl, self.trailing_newline)
         for boundary in self.part.outer_boundaries:
@@ -243,7 +252,7 @@ def _is_soft(encoded: bytes, newline_at: int) -> bool:
     return before.endswith(b"=") or before == b"=\r"
 
 
-def _qp_splice(encoded: bytes, old: bytes, new: bytes, first: int, last: int) -> bytes | None:
+def _qp_splice(encoded: bytes, old: bytes, new: bytes, first: int, last: int, nl: bytes) -> bytes | None:
     """Quoted-printable for new, which differs from old (encoded as encoded) only between
     old[first:last]: whole lines outside that range keep their original encoded bytes and only
     the lines in between are encoded again, which is much cheaper for a large body.  None
@@ -261,4 +270,4 @@ def _qp_splice(encoded: bytes, old: bytes, new: bytes, first: int, last: int) ->
     if enc_a < 0 or enc_b < enc_a:
         return None
     middle = new[a : len(new) - (len(old) - b)]
-    return encoded[:enc_a] + binascii.b2a_qp(middle, istext=True) + encoded[enc_b:]
+    return encoded[:enc_a] + _qp(middle, nl) + encoded[enc_b:]

@@ -6,6 +6,7 @@ from ..pipeline import Step
 from .footer import add_footer
 from .line_endings import check_line_endings
 from .plan import plan_recipients
+from .several import address_individually, check_several_recipients
 from .signed import check_signed
 from .trackers import remove_read_receipts, remove_trackers
 from .unsubscribe import add_list_unsubscribe
@@ -17,8 +18,10 @@ def message_steps() -> list[Step]:
         Step("check-line-endings", check_line_endings),
         Step("check-signed", check_signed),
         Step("plan-recipients", plan_recipients),
+        Step("check-several-recipients", check_several_recipients),
         Step("add-list-unsubscribe", add_list_unsubscribe),
         Step("split-versions", split_versions),
+        Step("address-individually", address_individually),
         Step("add-footer", add_footer),
         Step("remove-trackers", remove_trackers),
         Step("remove-read-receipts", remove_read_receipts),

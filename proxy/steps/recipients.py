@@ -25,8 +25,27 @@ async def check_suppression(store: Store, rules: RuleSet, address: str, normalis
     return replies.opted_out(address, entry) if entry else None
 
 
+async def check_consumer_address(store: Store, rules: RuleSet, address: str, normalised: str) -> str | None:
+    """B2C guard: private persons need prior consent for cold e-mail, businesses only the right to object."""
+    domain = domain_of(normalised)
+    policy = rules.policies.consumer_addresses
+    if policy.action == "allow" or not rules.freemail.is_consumer(domain):
+        return None
+    contact = await store.contact(normalised)
+    if contact and contact.get("marketing_consent") == "granted":
+        return None
+    if policy.enforced_action == "reject":
+        return replies.consumer_without_consent(address, domain)
+    verb = "would be refused (log_only)" if policy.action == "reject" else "sent (policy warn)"
+    log.warning("recipient at consumer domain %s without marketing consent: %s", domain, verb)
+    return None
+
+
 def recipient_checks() -> list[RecipientCheck]:
-    return [RecipientCheck("suppression", check_suppression)]
+    return [
+        RecipientCheck("suppression", check_suppression),
+        RecipientCheck("consumer-address", check_consumer_address),
+    ]
 
 
 async def first_refusal(
@@ -38,6 +57,3 @@ async def first_refusal(
         if reply:
             return check.name, reply
     return None
-
-
-__all__ = ["RecipientCheck", "check_suppression", "domain_of", "first_refusal", "recipient_checks"]

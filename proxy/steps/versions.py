@@ -8,6 +8,11 @@ from ..pipeline import MessageContext, RecipientPlan, Version
 async def split_versions(ctx: MessageContext) -> None:
     groups: dict[tuple[object, ...], list[RecipientPlan]] = {}
     for plan in ctx.recipients:
-        key = ("unchanged",) if ctx.unmodifiable else plan.treatment()
+        if ctx.unmodifiable:
+            key: tuple[object, ...] = ("unchanged",)
+        elif ctx.split_each:
+            key = (plan.address,)
+        else:
+            key = plan.treatment()
         groups.setdefault(key, []).append(plan)
     ctx.versions = [Version(recipients=group, raw=ctx.raw) for group in groups.values()]
