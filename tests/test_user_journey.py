@@ -109,3 +109,27 @@ def test_stopped_upstream_gives_client_a_4xx(tmp_path, monkeypatch):
         assert re.search(r"<\*\* 451 4\.4\.1 Your mail server cannot be reached", result.stdout + result.stderr)
     finally:
         process.stop()
+
+
+MSMTP = shutil.which("msmtp")
+
+
+@pytest.mark.skipif(MSMTP is None, reason="msmtp is not installed (apt-get install msmtp)")
+def test_msmtp_as_in_the_readme_guide(serve, tmp_path):
+    """The README's msmtp set-up, run as written (host, port, no TLS, no auth)."""
+    rc = tmp_path / "msmtprc"
+    rc.write_text(
+        "account relay\nhost 127.0.0.1\n"
+        f"port {serve.port}\nauth off\ntls off\nfrom anna@nordlicht.example\naccount default : relay\n"
+    )
+    rc.chmod(0o600)
+    message = "From: anna@nordlicht.example\nTo: kontakt@firma.de\nSubject: Hallo\n\nGuten Tag\n"
+    assert MSMTP is not None
+    result = subprocess.run(
+        [MSMTP, "-C", str(rc), "kontakt@firma.de"], input=message, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    captured = list(mailbox.Maildir(tmp_path / ".local/share/gdpr-mail-proxy/capture", create=False))
+    assert len(captured) == 1
+    body = " ".join(captured[0].get_payload(decode=True).decode().split())
+    assert "Guten Tag" in body and "Nein danke" in body
