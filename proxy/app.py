@@ -76,7 +76,7 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     except OSError:
         await store.close()
         raise
-    runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname)
+    runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname, handler.record_spooled)
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
     if config.imap is not None:
         service.watcher, _ = make_watcher(config, store, rules)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from .config import QueueConfig
 from .delivery import Upstream
@@ -15,11 +16,19 @@ log = logging.getLogger("gdpr_proxy.retry")
 
 
 class RetryRunner:
-    def __init__(self, spool: Spool, upstream: Upstream, config: QueueConfig, hostname: str | None):
+    def __init__(
+        self,
+        spool: Spool,
+        upstream: Upstream,
+        config: QueueConfig,
+        hostname: str | None,
+        record: Callable[[str | None, list[str]], Awaitable[None]] | None = None,
+    ):
         self.spool = spool
         self.upstream = upstream
         self.config = config
         self.hostname = hostname
+        self.record = record  # marks delivered recipients as contacted, as the relay does
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -45,6 +54,10 @@ class RetryRunner:
         label = f"<{entry.message_id}>" if entry.message_id else f"queue entry {entry.id}"
         temporary = [r for r, (code, _) in result.refused.items() if code < 500]
         permanent = {r: v for r, v in result.refused.items() if v[0] >= 500}
+        if result.accepted:
+            log.info("%s delivered from the queue to %d recipient(s)", label, len(result.accepted))
+            if self.record is not None and not entry.is_bounce:
+                await self.record(entry.message_id, result.accepted)
         expired = time.time() - entry.created > self.config.give_up_after_hours * 3600
         if expired:
             permanent.update({r: result.refused[r] for r in temporary})
@@ -63,6 +76,4 @@ class RetryRunner:
             await asyncio.to_thread(self.spool.save, entry)
         else:
             await asyncio.to_thread(self.spool.remove, entry)
-        if result.accepted:
-            log.info("%s delivered from the queue to %d recipient(s)", label, len(result.accepted))
         return len(result.accepted)

@@ -81,6 +81,19 @@ class RelayHandler:
         self.in_flight = 0
         self._background: set[asyncio.Task[None]] = set()
 
+    async def record_spooled(self, message_id: str | None, recipients: list[str]) -> None:
+        """A spooled copy went out: first and last contact, as for mail relayed at once."""
+        addresses = []
+        for address in recipients:
+            try:
+                addresses.append(normalise(address, self.address_policy))
+            except AddressError:
+                continue
+        try:
+            await self.store.record_delivery(message_id, addresses)
+        except StoreError as exc:
+            log.error("<%s> delivered from the queue but not recorded in the store: %s", message_id, exc)
+
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:

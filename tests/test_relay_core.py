@@ -171,3 +171,44 @@ def test_relay_data_survives_restart_with_suppression(tmp_path, upstream, relay_
     relay2 = relay_to()
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(relay2, ["jan@kunde.example"])
+
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_second_version_refused_temporarily_is_spooled_then_delivered_once(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.rcpt_replies["someone@example.com"] = "451 4.3.0 Greylisted, try later"
+    assert send(relay, ["kontakt@firma.de", "someone@example.com"]) == {}
+    assert [r.rcpt_tos for r in upstream.received] == [["kontakt@firma.de"]]
+    entries = relay.spool_entries
+    assert [e.recipients for e in entries] == [["someone@example.com"]]
+    assert "Greylisted" in entries[0].last_error
+    upstream.behaviour.rcpt_replies.clear()
+    assert wait_until(lambda: len(upstream.received) == 2 and not relay.spool_entries)
+    assert [r.rcpt_tos for r in upstream.received] == [["kontakt@firma.de"], ["someone@example.com"]]
+    assert relay.service is not None
+    contact = relay.call(relay.service.store.contact("someone@example.com"))
+    assert contact is not None and contact["first_contact_at"]
+
+
+def test_second_version_refused_permanently_bounces_to_sender(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    upstream.behaviour.rcpt_replies["someone@example.com"] = "550 5.1.1 No such mailbox"
+    reply = send(relay, ["kontakt@firma.de", "someone@example.com"])
+    assert reply == {}
+    assert wait_until(lambda: any(r.rcpt_tos == ["anna@nordlicht.example"] for r in upstream.received))
+    bounce = next(r for r in upstream.received if r.rcpt_tos == ["anna@nordlicht.example"])
+    assert bounce.mail_from == "<>"  # the null reverse-path: bounces never bounce
+    assert b"multipart/report" in bounce.data and b"report-type=delivery-status" in bounce.data
+    assert b"Final-Recipient: rfc822; someone@example.com" in bounce.data
+    assert b"No such mailbox" in bounce.data
+    assert relay.spool_entries == []

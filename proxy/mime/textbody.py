@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import functools
+import re
 
 from .errors import MimeError
 from .headers import newline_of, set_charset, set_header
@@ -18,8 +19,9 @@ from .structure import Part, delimiters
 
 TextEdit = tuple[int, int, str]  # [start, end) of TextBody.view replaced by a string
 
-# Searched with bytes.find: a regex would stop at every "=3D" of an HTML body.
-_UNUSUAL_QP = (b"=0A", b"=0a", b"=0D", b"=0d", b"= ", b"=\t")
+# "=" followed by a space or tab is only valid in a soft break with trailing whitespace.
+_UNUSUAL_QP = re.compile(rb"=(?:0[aAdD]|[ \t])")
+_HIGH_BYTES = bytes(range(128, 256))
 _IDENTITY = frozenset({"7bit", "8bit", "binary"})
 _PROBE = "<>/=;:\"' abcxyzABCXYZ0189\r\n\t"
 
@@ -151,7 +153,7 @@ class TextBody:
             (not content.isascii() and self.content.isascii())
             or (_longest_line(content) > 998 >= _longest_line(self.content))
         ):
-            non_ascii = sum(1 for b in content if b > 0x7F)
+            non_ascii = len(content) - len(content.translate(None, _HIGH_BYTES))
             cte = "base64" if non_ascii * 3 > len(content) else "quoted-printable"
         nl = newline_of(self.raw, self.part)
         body = None
@@ -259,7 +261,7 @@ def _qp_splice(encoded: bytes, old: bytes, new: bytes, first: int, last: int, nl
     when the line structure cannot be matched up (the caller then encodes everything)."""
     # Lines correspond one to one unless a line break was itself encoded (=0D, =0A) or a
     # soft break carries trailing whitespace; both are rare and fall back to a full encode.
-    if any(marker in encoded for marker in _UNUSUAL_QP):
+    if _UNUSUAL_QP.search(encoded):
         return None
     a = old.rfind(b"\n", 0, first) + 1
     nl_after = old.find(b"\n", last)
