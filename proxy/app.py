@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import ssl
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
+from . import control, notify
+from .admin import UserError
 from .config import Config
 from .delivery import CaptureMaildir, SmtpUpstream, Upstream
 from .retry import RetryRunner
 from .rules import RuleHolder
+from .rulewatch import start_watching
 from .smtp import RelayHandler, smtp_factory
 from .spool import Spool
+from .status import announce, service_status, status_line
 from .store import Store
 from .watcher.imap import ImapWatcher
 from .watcher.service import make_watcher
@@ -109,28 +114,41 @@ async def serve(config: Config, ready_message: bool = True) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, service.rules.reload)
+
+    async def reload_rules() -> dict[str, Any]:
+        notify.reloading()
+        ok = await asyncio.to_thread(service.rules.reload)
+        # READY=1 either way: with invalid rules the service keeps running on the old ones.
+        notify.ready(status_line(service))
+        return {"reloaded": ok, "rule_errors": [dataclasses.asdict(e) for e in service.rules.errors]}
+
+    reloads: set[asyncio.Task[dict[str, Any]]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload_rules())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    control_path = control.socket_path(config.data_path)
+    try:
+        control_server = await control.start_control_server(control_path, lambda: service_status(service), reload_rules)
+    except control.ControlError as exc:
+        await stop_service(service, drain_seconds=0)
+        raise UserError(str(exc)) from None
+    service.tasks.append(
+        start_watching(service.rules, service.stopping, on_reload=lambda ok: notify.status(status_line(service)))
+    )
+
+    async def healthy() -> bool:
+        return service.server is not None and service.server.is_serving()
+
+    service.tasks.append(loop.create_task(notify.watchdog_loop(service.stopping, healthy)))
     if ready_message:
         announce(service)
+    notify.ready(status_line(service))
     await stop.wait()
+    notify.stopping()
     log.info("stopping: finishing %d transaction(s) in flight", service.handler.in_flight)
+    await control.stop_control_server(control_server, control_path)
     await stop_service(service)
-
-
-def announce(service: Service) -> None:
-    config = service.config
-    where = f"{config.listen.host}:{service.port}"
-    log.info(
-        "gdpr-mail-proxy listening on %s (SMTP, %s)",
-        where,
-        "AUTH required" if config.smtp.require_auth else "no AUTH",
-    )
-    log.info("store: %s", config.store_path)
-    log.info(
-        "rules: %s",
-        ", ".join(sorted(set(Path(p).parent.as_posix() for p in service.rules.current.sources.values()))),
-    )
-    if service.upstream.captures:
-        log.info("CAPTURE MODE: no upstream server configured; messages are written to %s/new", config.capture_path)
-    else:
-        log.info("upstream: %s", service.upstream.description)
