@@ -16,12 +16,13 @@ from .admin import UserError
 from .config import Config
 from .delivery import CaptureMaildir, SmtpUpstream, Upstream
 from .retry import RetryRunner
+from .rights import purge
 from .rules import RuleHolder
 from .rulewatch import start_watching
 from .smtp import RelayHandler, smtp_factory
 from .spool import Spool
 from .status import announce, service_status, status_line
-from .store import Store
+from .store import Store, StoreError
 from .watcher.imap import ImapWatcher
 from .watcher.service import make_watcher
 
@@ -83,10 +84,29 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
         raise
     runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname, handler.record_spooled)
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
+    service.tasks.append(loop.create_task(purge_daily(service)))
     if config.imap is not None:
         service.watcher, _ = make_watcher(config, store, rules)
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
     return service
+
+
+async def purge_daily(service: Service, first_after: float = 60.0) -> None:
+    """Apply the retention limits a minute after start, then once a day."""
+    delay = first_after
+    while not service.stopping.is_set():
+        try:
+            await asyncio.wait_for(service.stopping.wait(), timeout=delay)
+            return
+        except TimeoutError:
+            pass
+        try:
+            report = await purge(service.store, service.config.retention)
+            if report.total:
+                log.info("retention purge: %s", "; ".join(report.lines()))
+        except StoreError as exc:
+            log.error("retention purge failed, will try again tomorrow: %s", exc)
+        delay = 24 * 3600
 
 
 async def stop_service(service: Service, drain_seconds: float = 30.0) -> None:

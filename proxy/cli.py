@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from . import admin, cli_rules, cli_service, cli_watch
+from . import admin, cli_rights, cli_rules, cli_service, cli_watch
 from .app import serve
 from .config import Config, ConfigError, default_config_path, insecure_permissions_warning, load_config
 from .logs import setup_logging
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_watch.add_commands(sub)
     cli_rules.add_commands(sub)
     cli_service.add_commands(sub)
+    cli_rights.add_commands(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from .admin import UserError
 from .config import Config
 from .logs import setup_logging
+from .rights import forget
 from .rules import RuleHolder
 from .store import Store
 from .watcher.service import make_watcher
@@ -78,7 +79,10 @@ async def _review(config: Config, action: str | None, verdict_id: int | None) ->
         if entry is None:
             raise UserError(f"no review entry #{verdict_id}")
         address = entry["address"]
-        if action == "confirm":
+        if action == "confirm" and entry["verdict"] == "erasure":
+            report = await forget(store, address, source="review")
+            print(f"#{verdict_id}: erased ({report.total} record(s) removed; the address stays blocked)")
+        elif action == "confirm":
             await store.add_suppression("address", address, "opt-out", "review", entry["evidence"][:200])
             print(f"#{verdict_id}: {address} stays suppressed (opt-out confirmed)")
         else:

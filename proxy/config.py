@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .rights import RetentionConfig
 from .schema import Positive, PositiveFloat, SchemaError, SourceError, load_file
 from .watcher.settings import ImapSettings
 
@@ -173,6 +174,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     imap: ImapSettings | None = None
     watcher: WatcherConfig = field(default_factory=WatcherConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     data_dir: str | None = None
     store: str | None = None
     capture_dir: str | None = None

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from .templates import FALLBACK_LANGUAGE, language_problems, template_problems
+
 PLACEHOLDERS = ("sender_name", "company", "privacy_policy_url", "opt_out_address", "source", "reason")
 KINDS: tuple[Kind, ...] = ("first_contact", "follow_up")
 Kind = Literal["first_contact", "follow_up"]
-FALLBACK_LANGUAGE = "en"
 FOOTER_CLASS = "gdpr-mail-proxy-footer"
 
-_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 # Control characters, line/paragraph separators and bidi embeddings/overrides/isolates: a
 # value must not add lines to the message or reorder the text around it.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
@@ -28,24 +28,6 @@ _LINK = re.compile(
 )
 _TRAILING_PUNCTUATION = ".,;:!?)]}"
 _HTML_WIDTH = 72
-
-
-def template_problems(template: str) -> list[str]:
-    """What is wrong with a footer template, in words for the user (empty if nothing)."""
-    try:
-        fields = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return [f"{exc} (write {{{{ or }}}} for a literal brace)"]
-    problems = []
-    for _, name, spec, conversion in fields:
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS:
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            problems.append(f"unknown placeholder {{{name}}} (known: {known})")
-        elif spec or conversion:
-            problems.append(f"placeholder {{{name}}} must be written without a format or conversion")
-    return problems
 
 
 @dataclass(frozen=True)
@@ -60,7 +42,7 @@ class LanguageFooters:
             template = getattr(self, kind)
             if not template.strip():
                 yield kind, "must not be empty"
-            for problem in template_problems(template):
+            for problem in template_problems(template, PLACEHOLDERS):
                 yield kind, problem
 
 
@@ -69,11 +51,7 @@ class FooterRules:
     languages: dict[str, LanguageFooters]  # ISO 639-1 code -> texts
 
     def check(self) -> Iterable[tuple[str, str]]:
-        for code in self.languages:
-            if not _LANGUAGE_CODE.fullmatch(code):
-                yield f"languages.{code}", "must be a two-letter lower-case ISO 639-1 code such as 'de'"
-        if FALLBACK_LANGUAGE not in self.languages:
-            yield "languages", f"needs an entry for {FALLBACK_LANGUAGE!r}, used when a language has none"
+        yield from language_problems(self.languages)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .answers import AnswerRules
 from .footers import FooterRules
 from .mime import TrackerRules
 from .policies import FreemailRules, PolicyRules
@@ -34,6 +35,7 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "footers.yaml": ("footers", FooterRules),
     "trackers.yaml": ("trackers", TrackerRules),
     "optout.yaml": ("optout", OptoutFile),
+    "answers.yaml": ("answers", AnswerRules),
 }
 
 
@@ -45,6 +47,7 @@ class RuleSet:
     footers: FooterRules = field(default_factory=lambda: FooterRules(languages={}))
     trackers: TrackerRules = field(default_factory=TrackerRules)
     optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
+    answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
 
     @cached_property

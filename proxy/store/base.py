@@ -7,13 +7,15 @@ Message bodies are never stored.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import os
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +50,11 @@ class StoreBase:
         self._db = db
         self.path = path
         self._secret = b""
+        # One connection is shared by every coroutine: a transaction spans several awaits,
+        # so writers take turns, or one's statements would land in another's transaction.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._in_transaction = False
 
     @classmethod
     async def open(cls: type[S], path: Path | str) -> S:
@@ -105,11 +112,58 @@ class StoreBase:
         async with self._db.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the connection for this task (re-entrant within the task)."""
+        task = asyncio.current_task()
+        if self._owner is task:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, commit: bool = True) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error, or when ``commit`` is false).
+
+        SQLite errors become StoreError; a transaction opened inside another joins it.
+        """
+        async with self.exclusive():
+            if self._in_transaction:
+                yield
+                return
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from None
+            self._in_transaction = True
+            try:
+                yield
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(str(exc)) from None
+            except BaseException:
+                await self._rollback()
+                raise
+            else:
+                try:
+                    await self._db.execute("COMMIT" if commit else "ROLLBACK")
+                except sqlite3.Error as exc:
+                    await self._rollback()
+                    raise StoreError(str(exc)) from None
+            finally:
+                self._in_transaction = False
+
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
-            cur = await self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from None
+        async with self.exclusive():
+            try:
+                cur = await self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from None
         return cur.rowcount
 
     async def _read_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:

@@ -28,9 +28,12 @@ class RelayedMixin(StoreBase):
     async def record_delivery(self, message_id: str | None, addresses: Iterable[str]) -> None:
         """Mark addresses as contacted (first and last contact) once upstream accepted the mail."""
         stamp = now()
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
+        async with self.transaction():
             for address in addresses:
+                if await self._one(
+                    "SELECT 1 FROM suppressions WHERE kind = 'hash' AND value = ?", (self.address_hash(address),)
+                ):
+                    continue  # forgotten while this message was on its way: record nothing
                 await self._db.execute(
                     "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
@@ -44,10 +47,6 @@ class RelayedMixin(StoreBase):
                         "ON CONFLICT DO NOTHING",
                         (message_id, address, stamp),
                     )
-            await self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(str(exc)) from None
 
     async def recipients_of(self, message_ids: Iterable[str]) -> list[str]:
         """Addresses a relayed message went to, for replies that follow In-Reply-To/References."""

@@ -18,11 +18,12 @@ class VerdictsMixin(StoreBase):
         language: str | None,
         status: str,
     ) -> int:
-        cur = await self._db.execute(
-            "INSERT INTO verdicts (address, message_id, verdict, evidence, where_found, language, status, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (address, message_id, verdict, evidence[:500], where, language, status, now()),
-        )
+        async with self.exclusive():
+            cur = await self._db.execute(
+                "INSERT INTO verdicts (address, message_id, verdict, evidence, where_found, language, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (address, message_id, verdict, evidence[:500], where, language, status, now()),
+            )
         await self.count_event(f"verdict.{verdict}")
         return int(cur.lastrowid or 0)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..addresses import AddressError, AddressPolicy, domain_of, normalise
 from ..config import Config
 from ..headers import message_id
+from ..rights import handle_erasure_request
 from ..rules import RuleHolder
 from ..store import Store
 from .imap import FetchedMessage, ImapWatcher
@@ -75,6 +76,21 @@ class ReplyProcessor:
         people = [a for a in (self._normalise(x) for x in (verdict.sender, *verdict.addresses)) if a]
         people += await self.store.recipients_of(verdict.in_reply_to)
         people = list(dict.fromkeys(people))
+        if verdict.verdict == "erasure":
+            for address in people:
+                outcome = await handle_erasure_request(
+                    self.store,
+                    address,
+                    self.config.retention,
+                    verdict.evidence,
+                    where=verdict.where,
+                    message_id=mid,
+                    language=verdict.language,
+                    policy=self.policy,
+                )
+                handled.suppressed.append(address)
+                log.info("%s", outcome)
+            return
         if verdict.verdict == "uncertain":
             status = "pending"
             reason = "review" if self.config.watcher.uncertain == "suppress_until_reviewed" else None
