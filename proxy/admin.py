@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from .steps.recipients import first_refusal, recipient_checks
 from .store import Store, SuppressionKind
 
 REASONS = ("manual", "opt-out", "erasure", "bounce", "import", "unsubscribe", "review")
+
+
+async def with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
+    """Open the store for one command, run ``work`` with it, and close it whatever happens."""
+    store = await Store.open(config.store_path)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
 
 
 class UserError(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,6 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(path, explicit=path is not None)
 
 
-async def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
-    store = await Store.open(config.store_path)
-    try:
-        return await work(store)
-    finally:
-        await store.close()
-
-
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     setup_logging(config.log.level, args.log_format or config.log.format)
     warning = insecure_permissions_warning(config)
@@ -46,9 +38,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        raise admin.UserError(
-            f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}"
-        ) from None
+        raise admin.UserError(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}") from None
     return 0
 
 
@@ -62,9 +52,7 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
         print(f"  capture mode: messages are written to {config.capture_path}/new")
     else:
         assert config.upstream is not None
-        print(
-            f"  upstream {config.upstream.host}:{config.upstream.effective_port} ({config.upstream.security})"
-        )
+        print(f"  upstream {config.upstream.host}:{config.upstream.effective_port} ({config.upstream.security})")
     warning = insecure_permissions_warning(config)
     if warning:
         print(f"warning: {warning}")
@@ -99,7 +87,7 @@ def cmd_suppress(args: argparse.Namespace, config: Config) -> int:
             sys.stdout.write(await admin.export_suppressions(store))
         return 0
 
-    return asyncio.run(_with_store(config, work))
+    return asyncio.run(admin.with_store(config, work))
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
@@ -110,7 +98,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
         print(text)
         return 0
 
-    return asyncio.run(_with_store(config, work))
+    return asyncio.run(admin.with_store(config, work))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the relay (capture mode until an upstream server is configured)")
-    p.add_argument(
-        "--log-format", choices=["text", "json"], help="log line format (default from config: text)"
-    )
+    p.add_argument("--log-format", choices=["text", "json"], help="log line format (default from config: text)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("config", help="configuration commands")
@@ -141,9 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("add", "never send to this address or domain"), ("remove", "allow it again")):
         pa = ssub.add_parser(action, help=text)
-        pa.add_argument(
-            "target", help="someone@example.org, or example.org / @example.org for a whole domain"
-        )
+        pa.add_argument("target", help="someone@example.org, or example.org / @example.org for a whole domain")
         if action == "add":
             pa.add_argument("--reason", choices=admin.REASONS, default="manual")
             pa.add_argument("--note", help="free text kept with the entry (no personal data beyond need)")

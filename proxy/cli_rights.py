@@ -23,7 +23,7 @@ from typing import Any
 
 from . import contacts as contact_csv
 from .addresses import AddressError, AddressPolicy, normalise
-from .admin import UserError, address_policy
+from .admin import UserError, address_policy, with_store
 from .answers import load_answers
 from .answers.register import register_markdown
 from .config import Config
@@ -43,16 +43,8 @@ def normalised(address: str, policy: AddressPolicy) -> str:
         raise UserError(str(exc)) from None
 
 
-async def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
-    store = await Store.open(config.store_path)
-    try:
-        return await work(store)
-    finally:
-        await store.close()
-
-
 def _run(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
-    return asyncio.run(_with_store(config, work))
+    return asyncio.run(with_store(config, work))
 
 
 def _write_private(path: Path, text: str) -> None:

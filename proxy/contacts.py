@@ -35,19 +35,9 @@ from pathlib import Path
 from .addresses import AddressError, AddressPolicy, normalise
 from .admin import UserError
 from .store import Store
+from .store.contacts import IMPORTED_FIELDS
 
-COLUMNS = (
-    "address",
-    "name",
-    "company",
-    "role",
-    "language",
-    "country",
-    "source",
-    "reason",
-    "tracking_consent",
-    "marketing_consent",
-)
+COLUMNS = ("address", *IMPORTED_FIELDS)
 ALIASES = {"email": "address", "e_mail": "address", "mail": "address", "email_address": "address"}
 CONSENT_VALUES = ("unknown", "granted", "denied")
 MAX_LENGTH = {"source": 500, "reason": 500}
