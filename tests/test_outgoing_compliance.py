@@ -193,3 +193,25 @@ def test_rules_explain_says_why(tmp_path, relay_to, capsys):
     assert "tracking consent: granted" in out
     assert "trackers stripped: no" in out
     assert "footer: first_contact, language en (from configured default)" in out
+
+
+def test_one_click_unsubscribe_only_with_a_configured_url(upstream, relay_to):
+    from tests.harness import upstream_settings
+
+    settings = upstream_settings(upstream.port)
+    settings["sender"]["unsubscribe_url"] = "https://nordlicht.example/unsubscribe?c=42"
+    relay = relay_to(sender=settings["sender"])
+    send(relay, ["kontakt@firma.de"], thunderbird_message())
+    data = upstream.received[0].data
+    assert (
+        b"List-Unsubscribe: <mailto:optout@nordlicht.example?subject=unsubscribe>, "
+        b"<https://nordlicht.example/unsubscribe?c=42>\r\n" in data
+    )
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in data
+
+
+def test_existing_list_unsubscribe_is_not_doubled(upstream, relay_to):
+    relay = relay_to()
+    raw = thunderbird_message().replace(b"Subject:", b"List-Unsubscribe: <https://tool.example/u/1>\r\nSubject:", 1)
+    send(relay, ["kontakt@firma.de"], raw)
+    assert upstream.received[0].data.count(b"List-Unsubscribe:") == 1
