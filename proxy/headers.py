@@ -1,31 +1,32 @@
-"""Byte-level header access for the relay's hot path.
+"""Top-level header access for the relay's steps, without a full MIME parse.
 
-Reading a Message-ID or adding one header must not cost a full MIME parse (see the
-performance notes in the README); these functions touch only the header block.
+Built on the MIME module's header scanner so that every step agrees with mail readers on
+where the header ends (the first line that is not a header field, blank or not).
 """
 
 from __future__ import annotations
 
 import re
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+from .mime.headers import remove_headers as _removal_edits
+from .mime.splice import Edit, apply_edits
+from .mime.structure import Header, parse_headers
+
+
+def _fields(raw: bytes) -> tuple[list[Header], int]:
+    headers, header_end, _ = parse_headers(raw, 0, len(raw))
+    return headers, header_end
 
 
 def header_block_end(raw: bytes) -> int:
-    """Offset where the header block ends (the blank line starts); len(raw) when there is no body."""
-    match = _HEADER_END.search(raw)
-    return match.start() if match else len(raw)
+    """Offset just past the last header field, its line break included."""
+    return _fields(raw)[1]
 
 
 def header_values(raw: bytes, name: str) -> list[str]:
-    """Unfolded values of every ``name`` header of the top-level header block."""
-    block = raw[: header_block_end(raw)]
-    pattern = re.compile(rb"(?im)^" + re.escape(name.encode()) + rb"[ \t]*:(.*(?:\r?\n[ \t].*)*)")
-    values = []
-    for match in pattern.finditer(block):
-        value = re.sub(rb"\r?\n[ \t]", b" ", match.group(1)).strip()
-        values.append(value.decode("utf-8", "replace"))
-    return values
+    """Unfolded values of every ``name`` field of the top-level header (8-bit text as UTF-8)."""
+    wanted = name.lower()
+    return [h.value.encode("latin-1").decode("utf-8", "replace") for h in _fields(raw)[0] if h.name.lower() == wanted]
 
 
 def header_value(raw: bytes, name: str) -> str | None:
@@ -47,29 +48,13 @@ def safe_header_value(value: str) -> str:
 
 
 def add_header(raw: bytes, name: str, value: str) -> bytes:
-    """Append one header at the end of the top-level header block."""
+    """Append one field at the end of the top-level header."""
     line = f"{name}: {safe_header_value(value)}\r\n".encode()
     end = header_block_end(raw)
-    if end == len(raw):
-        return raw.rstrip(b"\r\n") + b"\r\n" + line
-    # end points at the line break that ends the last header: insert after it.
-    cut = end + (2 if raw[end : end + 2] == b"\r\n" else 1)
-    return raw[:cut] + line + raw[cut:]
+    return apply_edits(raw, [Edit(end, end, line)])
 
 
 def remove_headers(raw: bytes, names: set[str]) -> tuple[bytes, list[str]]:
-    """Remove every header named in ``names`` (case-insensitive); returns the names removed."""
-    end = header_block_end(raw)
-    block = raw[:end]
-    wanted = {n.lower() for n in names}
-    removed: list[str] = []
-    kept: list[bytes] = []
-    for field in re.split(rb"\r?\n(?![ \t])", block):
-        name = field.split(b":", 1)[0].strip().decode("latin-1").lower()
-        if name in wanted and b":" in field:
-            removed.append(name)
-        else:
-            kept.append(field)
-    if not removed:
-        return raw, []
-    return b"\r\n".join(kept) + raw[end:], removed
+    """Remove every top-level field named in ``names`` (case-insensitive); returns the names removed."""
+    edits, removed = _removal_edits(_fields(raw)[0], frozenset(n.lower() for n in names))
+    return apply_edits(raw, edits), [n.lower() for n in removed]

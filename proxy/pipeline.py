@@ -73,6 +73,7 @@ class MessageContext:
     versions: list[Version] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     unmodifiable: str | None = None  # why the message must leave exactly as it came
+    unmodified: bytes = b""  # the message as received (line endings checked), before any change
     split_each: bool = False  # every recipient gets a copy addressed to them alone
     started: float = field(default_factory=time.monotonic)
 

@@ -24,6 +24,10 @@ BARE_EOL_IN_HEADER = (
     "550 5.6.0 Message refused: its header has a bare CR or LF line ending, "
     "which could hide an extra header; not sent"
 )
+NUL_IN_HEADER = (
+    "550 5.6.0 Message refused: its header contains a NUL byte, which mail software may read "
+    "as the end of the line; not sent"
+)
 STORE_UNAVAILABLE = "451 4.3.0 Opt-out list cannot be read right now; not sent, your client will retry"
 INTERNAL_ERROR = "451 4.3.0 Internal error in the relay; not sent, your client will retry"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients for one message; send the rest in another message"

@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import logging
 import time
+import warnings
 from collections import defaultdict, deque
 from typing import Any
 
@@ -44,17 +45,13 @@ class Authenticator:
         self._limit = failures_per_minute
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
-    def __call__(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         peer = str(session.peer[0]) if session.peer else "?"
         recent = self._failures[peer]
         while recent and recent[0] < time.monotonic() - 60:
             recent.popleft()
         if len(recent) >= self._limit:
-            return AuthResult(
-                success=False, handled=False, message="454 4.7.0 Too many failed logins; wait a minute"
-            )
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins; wait a minute")
         if isinstance(data, LoginPassword):
             login = data.login.decode("utf-8", "replace")
             expected = self._users.get(login)
@@ -73,9 +70,7 @@ class RelayHandler:
         self.rules = rules
         self.upstream = upstream
         self.spool = spool
-        self.address_policy = AddressPolicy(
-            config.addresses.strip_subaddress, config.addresses.subaddress_separators
-        )
+        self.address_policy = AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
         self.checks = recipient_checks()
         self.steps = message_steps()
         self.in_flight = 0
@@ -98,6 +93,8 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        if not self.config.smtp.users:  # nothing to log in to: do not invite clients to try
+            responses = [r for r in responses if not r.startswith("250-AUTH")]
         # aiosmtpd reads pipelined commands correctly but does not announce it.
         responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
@@ -203,26 +200,43 @@ class RelayHandler:
         return "421 4.3.0 Internal error in the relay; closing connection"
 
 
-class RelaySMTP(SMTP):
-    """aiosmtpd's server with a cap on concurrent connections."""
+class ConnectionCount:
+    """Open client connections of one server, for its max_connections limit."""
 
-    open_connections = 0
-    max_connections = 100
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open = 0
+
+
+class RelaySMTP(SMTP):
+    """aiosmtpd's server with a cap on concurrent connections and a 421 for idle clients."""
+
+    connections = ConnectionCount(100)  # replaced per server by smtp_factory
+    _counted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if RelaySMTP.open_connections >= self.max_connections:
+        if self._counted:  # STARTTLS: the same connection gets a new TLS transport
+            super().connection_made(transport)
+            return
+        if self.connections.open >= self.connections.limit:
             transport.write(b"421 4.7.0 Too many connections to the relay; try again shortly\r\n")  # type: ignore[attr-defined]
             transport.close()
-            self._refused_connection = True
             return
-        self._refused_connection = False
-        RelaySMTP.open_connections += 1
+        self._counted = True
+        self.connections.open += 1
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        if not getattr(self, "_refused_connection", True):
-            RelaySMTP.open_connections -= 1
+        if self._counted:
+            self._counted = False
+            self.connections.open -= 1
             super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd just closes the socket; a reply tells the client why (RFC 5321 4.5.3.2).
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Connection idle too long; closing\r\n")
+        super()._timeout_cb()
 
 
 def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None) -> Any:
@@ -230,8 +244,18 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
         Authenticator(config.smtp.users, config.smtp.auth_failures_per_minute) if config.smtp.users else None
     )
 
+    connections = ConnectionCount(config.smtp.max_connections)
+
     def factory() -> RelaySMTP:
-        server = RelaySMTP(
+        with warnings.catch_warnings():
+            if is_loopback(config.listen.host):  # plain-text AUTH on loopback is the intended set-up
+                warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            server = _make_server()
+        server.connections = connections
+        return server
+
+    def _make_server() -> RelaySMTP:
+        return RelaySMTP(
             handler,
             data_size_limit=config.smtp.max_message_bytes,
             enable_SMTPUTF8=True,
@@ -245,8 +269,6 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
             auth_require_tls=tls_context is not None and not is_loopback(config.listen.host),
             authenticator=authenticator,
         )
-        server.max_connections = config.smtp.max_connections
-        return server
 
     return factory
 

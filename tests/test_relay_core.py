@@ -212,3 +212,14 @@ def test_second_version_refused_permanently_bounces_to_sender(tmp_path, upstream
     assert b"Final-Recipient: rfc822; someone@example.com" in bounce.data
     assert b"No such mailbox" in bounce.data
     assert relay.spool_entries == []
+
+
+def test_ehlo_announces_what_the_relay_offers(tmp_path, upstream, relay_to):
+    relay = relay_to()
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+        client.ehlo("test")
+        features = client.esmtp_features
+    assert {"size", "8bitmime", "smtputf8", "pipelining"} <= set(features)
+    assert features["size"] == str(50 * 1024 * 1024)
+    assert "auth" not in features  # no local users configured
+    assert "starttls" not in features  # no certificate configured

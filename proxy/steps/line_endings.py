@@ -27,6 +27,8 @@ def normalise_line_endings(raw: bytes) -> bytes:
     header = raw if end < 0 else raw[:end]
     if _has_bare_eol(header):
         raise Reject(replies.BARE_EOL_IN_HEADER)
+    if b"\x00" in header:
+        raise Reject(replies.NUL_IN_HEADER)
     if _has_bare_eol(raw):
         raw = raw[: end + 4] + _ANY_EOL.sub(b"\r\n", raw[end + 4 :])
     if raw and not raw.endswith(b"\r\n"):
@@ -39,3 +41,4 @@ async def check_line_endings(ctx: MessageContext) -> None:
     if fixed is not ctx.raw:
         ctx.raw = fixed
         ctx.applied.append("line-endings")
+    ctx.unmodified = ctx.raw  # what "sent unchanged" means from here on

@@ -52,6 +52,6 @@ def _unmodifiable(ctx: MessageContext, why: str) -> None:
     log.warning("%s cannot be modified safely (%s): sent unchanged", ctx.label, why)
     ctx.unmodifiable = why
     for version in ctx.versions:
-        version.raw = ctx.raw
+        version.raw = ctx.unmodified or ctx.raw
         version.actions = [f"sent unchanged: {why}"]
-    ctx.applied = [a for a in ctx.applied if a not in {"footer", "trackers", "read-receipts"}]
+    ctx.applied = [a for a in ctx.applied if a == "line-endings"]
