@@ -141,6 +141,10 @@ class SmtpUpstream:
                 return smtp, True
         smtp = self._client()
         await smtp.connect()
+        if not smtp.esmtp_extensions:
+            # Without STARTTLS aiosmtplib sends no EHLO on connect, and SMTPUTF8, 8BITMIME and
+            # SIZE would go unannounced on a fresh connection.
+            await smtp.ehlo()
         return smtp, False
 
     def _release(self, smtp: aiosmtplib.SMTP) -> None:
@@ -189,13 +193,13 @@ class SmtpUpstream:
         options = []
         if utf8 and smtp.supports_extension("smtputf8"):
             options.append("SMTPUTF8")
-        if smtp.supports_extension("8bitmime") and any(b > 127 for b in raw[:65536]):
+        if smtp.supports_extension("8bitmime") and not raw.isascii():
             options.append("BODY=8BITMIME")
         if smtp.supports_extension("size"):
             options.append(f"SIZE={len(raw)}")
         try:
-            if reused:
-                await smtp.rset()
+            # A pooled connection is clean after its last 250 (failures are reset at once), so
+            # no RSET: a server that closed it meanwhile shows up here as a disconnect.
             response = await smtp.mail(mail_from, options=options)
         except aiosmtplib.SMTPServerDisconnected as exc:
             if reused:

@@ -15,6 +15,7 @@ relative to the dataclass and a message.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -88,6 +89,11 @@ def _type_name(tp: Any) -> str:
     if get_origin(tp) is Annotated:
         return _type_name(get_args(tp)[0])
     return {str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 class _Builder:
@@ -177,7 +183,7 @@ class _Builder:
         if not isinstance(node, MappingNode):
             self.error(node, key, f"expected a mapping, got {_describe(node)}")
             return _INVALID
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("internal")}
         values: dict[str, Any] = {}
         failed = False

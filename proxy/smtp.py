@@ -131,6 +131,8 @@ class RelayHandler:
 
     async def _relay(self, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        # The pipeline holds the message from here on; a 25 MB attachment need not be kept twice.
+        envelope.original_content = envelope.content = None
         normalised: dict[str, str] = envelope.__dict__.get("normalised", {})
         plans = [
             RecipientPlan(address=a, normalised=normalised[a], domain=domain_of(normalised[a]))

@@ -155,9 +155,7 @@ def test_bare_lf_in_header_is_refused(tmp_path, upstream, relay_to):
             assert line.startswith(b"250"), line
         sock.sendall(b"DATA\r\n")
         assert reader.readline().startswith(b"354")
-        sock.sendall(
-            b"From: a@nordlicht.example\r\nSubject: hi\nBcc: victim@elsewhere.example\r\n\r\nbody\r\n.\r\n"
-        )
+        sock.sendall(b"From: a@nordlicht.example\r\nSubject: hi\nBcc: victim@elsewhere.example\r\n\r\nbody\r\n.\r\n")
         reply = reader.readline()
     assert reply.startswith(b"550 5.6.0"), reply
     assert upstream.received == []
@@ -223,3 +221,18 @@ def test_ehlo_announces_what_the_relay_offers(tmp_path, upstream, relay_to):
     assert features["size"] == str(50 * 1024 * 1024)
     assert "auth" not in features  # no local users configured
     assert "starttls" not in features  # no certificate configured
+
+
+def test_upstream_is_told_8bitmime_and_size_on_a_fresh_connection(tmp_path, upstream, relay_to):
+    no_changes(tmp_path)
+    relay = relay_to(upstream={**upstream_settings_for(upstream.port), "pool_size": 0})
+    send(relay, ["jan@kunde.example"])
+    options = upstream.received[0].mail_options
+    assert "BODY=8BITMIME" in options
+    assert f"SIZE={len(MESSAGE)}" in options
+
+
+def upstream_settings_for(port: int) -> dict[str, object]:
+    from tests.harness import upstream_settings
+
+    return dict(upstream_settings(port)["upstream"])

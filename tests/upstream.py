@@ -22,6 +22,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -41,18 +42,14 @@ class RecordingHandler:
         self.connections = 0
         self.lock = threading.Lock()
 
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ):
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]):
         if self.behaviour.mail_reply:
             return self.behaviour.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ):
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]):
         reply = self.behaviour.rcpt_replies.get(address)
         if reply:
             return reply
@@ -69,7 +66,12 @@ class RecordingHandler:
             return self.behaviour.data_reply
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b"")
+                Received(
+                    envelope.mail_from or "",
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or b"",
+                    list(envelope.mail_options),
+                )
             )
         return "250 2.0.0 Queued as TEST"
 
