@@ -86,7 +86,7 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
     service.tasks.append(loop.create_task(purge_daily(service)))
     if config.imap is not None:
-        service.watcher, _ = make_watcher(config, store, rules)
+        service.watcher, _ = make_watcher(config, store, rules, upstream)
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
     return service
 

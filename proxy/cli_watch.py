@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .admin import UserError
+from .app import make_upstream
 from .config import Config
 from .logs import setup_logging
 from .rights import forget
@@ -40,7 +41,8 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
 
 async def _watch(config: Config, once: bool) -> int:
     store = await Store.open(config.store_path)
-    watcher, _ = make_watcher(config, store, RuleHolder(config.user_rules_path))
+    upstream = make_upstream(config) if config.upstream is not None else None
+    watcher, _ = make_watcher(config, store, RuleHolder(config.user_rules_path), upstream)
     try:
         if once:
             count = await watcher.run_once()
@@ -53,6 +55,8 @@ async def _watch(config: Config, once: bool) -> int:
             await watcher.run(stop)
     finally:
         await watcher.close()
+        if upstream is not None:
+            await upstream.close()
         await store.close()
     return 0
 

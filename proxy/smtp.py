@@ -236,8 +236,9 @@ class RelaySMTP(SMTP):
 
     def _timeout_cb(self) -> None:
         # aiosmtpd just closes the socket; a reply tells the client why (RFC 5321 4.5.3.2).
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"421 4.4.2 Connection idle too long; closing\r\n")
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(b"421 4.4.2 Connection idle too long; closing\r\n")
         super()._timeout_cb()
 
 

@@ -145,3 +145,29 @@ def test_hard_bounce_suppresses_with_reason_bounce(relay_and_watcher, mailbox, t
     assert gdpr_proxy(["-c", str(tmp_path / "config.yaml"), "suppress", "list"]) == 0
     listing = capsys.readouterr().out
     assert "bounce" in listing and "alt@firma.de" in listing
+
+
+def test_opt_out_confirmation_is_sent_once_in_the_repliers_language(relay_to, mailbox, upstream):
+    relay = relay_to(
+        imap={
+            "host": "127.0.0.1",
+            "port": mailbox.port,
+            "security": "none",
+            "username": mailbox.user,
+            "password_env": PASSWORD_ENV,
+            "poll_seconds": 1,
+        },
+        watcher={"confirm_opt_out": True},
+    )
+    send(relay, ["kontakt@firma.de"], outgoing("offer-9@nordlicht.example", "kontakt@firma.de"))
+    mailbox.append(reply("kontakt@firma.de", "offer-9@nordlicht.example", "Nein danke.\r\n" + QUOTED_FOOTER))
+    assert wait_for(
+        lambda: any(r.rcpt_tos == ["kontakt@firma.de"] and b"Auto-Submitted" in r.data for r in upstream.received)
+    )
+    note = next(r for r in upstream.received if b"Auto-Submitted: auto-replied" in r.data)
+    assert note.mail_from == "optout@nordlicht.example"
+    text = note.data.decode()
+    assert "Verteiler entfernt" in text and "In-Reply-To: <reply-" in text
+    mailbox.append(reply("kontakt@firma.de", "offer-9@nordlicht.example", "STOP\r\n"))
+    time.sleep(2.5)
+    assert sum(b"Auto-Submitted: auto-replied" in r.data for r in upstream.received) == 1

@@ -69,14 +69,19 @@ class LanguageAnswers:
     labels: Labels
     values: Values
     direction: Literal["ltr", "rtl"] = "ltr"
+    # The optional note to someone who opted out (watcher.confirm_opt_out); empty: English is used.
+    removed_subject: str = ""
+    removed: str = ""
 
     def check(self) -> Iterable[tuple[str, str]]:
         for key in ("subject", "held", "nothing_held"):
-            template = getattr(self, key)
-            if not template.strip():
+            if not getattr(self, key).strip():
                 yield key, "must not be empty"
-            for problem in template_problems(template, PLACEHOLDERS):
+        for key in ("subject", "held", "nothing_held", "removed_subject", "removed"):
+            for problem in template_problems(getattr(self, key), PLACEHOLDERS):
                 yield key, problem
+        if bool(self.removed_subject.strip()) != bool(self.removed.strip()):
+            yield "removed", "removed and removed_subject go together"
 
 
 @dataclass(frozen=True)

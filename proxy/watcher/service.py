@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from ..addresses import AddressError, AddressPolicy, domain_of, normalise
 from ..config import Config
+from ..delivery import Upstream
 from ..headers import message_id
 from ..rights import handle_erasure_request
 from ..rules import RuleHolder
 from ..store import Store
+from .confirm import confirmation_message
 from .imap import FetchedMessage, ImapWatcher
 from .verdict import Verdict, classify
 
@@ -33,10 +35,11 @@ class Handled:
 class ReplyProcessor:
     """The watcher's handler: classify each new message and update the store."""
 
-    def __init__(self, store: Store, rules: RuleHolder, config: Config):
+    def __init__(self, store: Store, rules: RuleHolder, config: Config, upstream: Upstream | None = None):
         self.store = store
         self.rules = rules
         self.config = config
+        self.upstream = upstream  # for the optional "you have been removed" note
         self.policy = AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
         self.watcher: ImapWatcher | None = None  # set when running against a mailbox
 
@@ -105,10 +108,22 @@ class ReplyProcessor:
                 continue
             if await self.store.add_suppression("address", address, reason, "watcher", verdict.evidence[:200]):
                 handled.suppressed.append(address)
+                if address == self._normalise(verdict.sender) and verdict.verdict == "opt-out":
+                    await self._confirm(address, verdict, mid)
             if self.config.watcher.suppress_domain and verdict.verdict != "uncertain":
                 await self.store.add_suppression(
                     "domain", domain_of(address), reason, "watcher", verdict.evidence[:200]
                 )
+
+    async def _confirm(self, address: str, verdict: Verdict, mid: str | None) -> None:
+        """Once per address (only when newly suppressed), and only to the person who wrote."""
+        if not self.config.watcher.confirm_opt_out or self.upstream is None or self.upstream.captures:
+            return
+        sender = self.config.sender
+        note = confirmation_message(self.rules.current.answers, verdict.language, address, sender, mid)
+        result = await self.upstream.deliver(sender.opt_out_address, [address], note, smtputf8=False)
+        if result.refused:
+            log.warning("opt-out confirmation not accepted upstream: %s", next(iter(result.refused.values())))
 
     async def _bounce(self, verdict: Verdict, mid: str | None, handled: Handled) -> None:
         for failed in verdict.addresses:
@@ -137,9 +152,11 @@ class ReplyProcessor:
             log.warning("could not flag or move UID %d in %s: %s", message.uid, message.folder, exc)
 
 
-def make_watcher(config: Config, store: Store, rules: RuleHolder) -> tuple[ImapWatcher, ReplyProcessor]:
+def make_watcher(
+    config: Config, store: Store, rules: RuleHolder, upstream: Upstream | None = None
+) -> tuple[ImapWatcher, ReplyProcessor]:
     assert config.imap is not None
-    processor = ReplyProcessor(store, rules, config)
+    processor = ReplyProcessor(store, rules, config, upstream)
     watcher = ImapWatcher(config.imap, store, processor)
     processor.watcher = watcher
     return watcher, processor
