@@ -271,6 +271,8 @@ class ImapConnection:
                 client.idle_done()
                 with contextlib.suppress(Exception):
                     await self.call(idle_task, timeout=min(self.timeout, CLOSE_TIMEOUT * 4))
+            if not idle_task.done():
+                idle_task.cancel()  # the connection is gone: nothing will ever answer it
 
 
 def _has_new_mail(lines: Any) -> bool:
