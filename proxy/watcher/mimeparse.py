@@ -83,9 +83,7 @@ def header(msg: Message, name: str) -> str:
         parts = email.header.decode_header(raw)
     except Exception:
         return " ".join(raw.split())
-    text = "".join(
-        decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in parts
-    )
+    text = "".join(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in parts)
     return " ".join(text.split())
 
 

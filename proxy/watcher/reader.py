@@ -22,26 +22,20 @@ class Reply:
     in_reply_to: tuple[str, ...]  # In-Reply-To then References, in order, without <>
 
 
-def read_reply(
-    raw: bytes, footer_fingerprints: Sequence[str] = (), quoting: QuoteRules | None = None
-) -> Reply:
+def read_reply(raw: bytes, footer_fingerprints: Sequence[str] = (), quoting: QuoteRules | None = None) -> Reply:
     """Read a reply.  ``quoting`` adds the attribution and header-block markers of the
     rules file (see optout_rules.OptoutRules.quoting); without it only language-neutral
     markers (">" quoting, separators, "-- ", English From:/Sent: blocks) are known."""
     return reply_from_message(mimeparse.parse(raw), footer_fingerprints, quoting or GENERIC)
 
 
-def reply_from_message(
-    msg: Message, footer_fingerprints: Sequence[str] = (), quoting: QuoteRules = GENERIC
-) -> Reply:
+def reply_from_message(msg: Message, footer_fingerprints: Sequence[str] = (), quoting: QuoteRules = GENERIC) -> Reply:
     try:
         new_text = _new_text(msg, footer_fingerprints, quoting)
     except Exception:  # a reply we cannot read is treated as saying nothing
         new_text = ""
     ids = mimeparse.message_ids(mimeparse.header(msg, "Message-ID"))
-    refs = mimeparse.message_ids(
-        mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References")
-    )
+    refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
     return Reply(
         sender=mimeparse.address(msg, "From"),
         subject=mimeparse.header(msg, "Subject"),

@@ -59,9 +59,7 @@ def classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str] 
 def _classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str]) -> Verdict:
     msg = mimeparse.parse(raw)
     sender = mimeparse.address(msg, "From")
-    refs = mimeparse.message_ids(
-        mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References")
-    )
+    refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
     bounce = parse_bounce(msg)
     if bounce is not None:
         ids = tuple(dict.fromkeys(refs + bounce.original_message_ids))
