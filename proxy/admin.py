@@ -12,14 +12,14 @@ from .addresses import AddressError, AddressPolicy, normalise, normalise_domain
 from .config import Config
 from .rules import RuleSet
 from .steps.recipients import first_refusal, recipient_checks
-from .store import Store, SuppressionKind
+from .store import Store, SuppressionKind, open_store
 
 REASONS = ("manual", "opt-out", "erasure", "bounce", "import", "unsubscribe", "review")
 
 
 async def with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
     """Open the store for one command, run ``work`` with it, and close it whatever happens."""
-    store = await Store.open(config.store_path)
+    store = await open_store(config)
     try:
         return await work(store)
     finally:

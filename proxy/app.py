@@ -22,7 +22,7 @@ from .rulewatch import start_watching
 from .smtp import RelayHandler, smtp_factory
 from .spool import Spool
 from .status import announce, service_status, status_line
-from .store import Store, StoreError
+from .store import Store, StoreError, open_store
 from .watcher.imap import ImapWatcher
 from .watcher.service import make_watcher
 
@@ -66,7 +66,7 @@ def server_tls_context(config: Config) -> ssl.SSLContext | None:
 async def start_service(config: Config, rules: RuleHolder | None = None) -> Service:
     """Open the store, load the rules, bind the SMTP socket; ready when this returns."""
     rules = rules or RuleHolder(config.user_rules_path)
-    store = await Store.open(config.store_path)
+    store = await open_store(config)
     upstream = make_upstream(config)
     spool = Spool(config.queue_path)
     handler = RelayHandler(config, store, rules, upstream, spool)

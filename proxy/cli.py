@@ -47,7 +47,7 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
         config = load_config(Path(args.file), explicit=True)
     load_rules(config.user_rules_path)
     print(f"{config.source}: OK")
-    print(f"  listen {config.listen.host}:{config.listen.port}; store {config.store_path}")
+    print(f"  listen {config.listen.host}:{config.listen.port}; store {config.store_display}")
     if config.capture_mode:
         print(f"  capture mode: messages are written to {config.capture_path}/new")
     else:

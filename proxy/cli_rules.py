@@ -12,7 +12,7 @@ from .admin import UserError
 from .config import Config
 from .preview import explain_recipient, preview_message
 from .rules import SHIPPED_RULES, RuleHolder, rule_file_paths
-from .store import Store
+from .store import open_store
 
 
 def cmd_preview(args: argparse.Namespace, config: Config) -> int:
@@ -25,7 +25,7 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
         raw = raw.replace(b"\n", b"\r\n")  # .eml files saved on Unix use LF; SMTP carries CRLF
 
     async def work() -> int:
-        store = await Store.open(config.store_path)
+        store = await open_store(config)
         try:
             result = await preview_message(store, rules, config, raw, args.to, args.mail_from or args.to)
         except ValueError as exc:
@@ -57,7 +57,7 @@ def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
     rules = RuleHolder(config.user_rules_path).current
 
     async def work() -> int:
-        store = await Store.open(config.store_path)
+        store = await open_store(config)
         try:
             print("\n".join(await explain_recipient(store, rules, config, args.address)))
         except ValueError as exc:

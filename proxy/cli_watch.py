@@ -16,7 +16,7 @@ from .config import Config
 from .logs import setup_logging
 from .rights import forget
 from .rules import RuleHolder
-from .store import Store
+from .store import open_store
 from .watcher.service import make_watcher
 from .watcher.verdict import classify
 
@@ -40,7 +40,7 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _watch(config: Config, once: bool) -> int:
-    store = await Store.open(config.store_path)
+    store = await open_store(config)
     upstream = make_upstream(config) if config.upstream is not None else None
     watcher, _ = make_watcher(config, store, RuleHolder(config.user_rules_path), upstream)
     try:
@@ -66,7 +66,7 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _review(config: Config, action: str | None, verdict_id: int | None) -> int:
-    store = await Store.open(config.store_path)
+    store = await open_store(config)
     try:
         if action is None:
             pending = await store.verdicts("pending")

@@ -12,9 +12,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from .rights import RetentionConfig
 from .schema import Positive, PositiveFloat, SchemaError, SourceError, load_file
+from .store import StoreError, is_postgresql_url, mask_url
 from .watcher.settings import ImapSettings
 
 APP = "gdpr-mail-proxy"
@@ -198,6 +200,7 @@ class Config:
             problems.append(("smtp.users", "require_auth is true but no users are configured"))
         if bool(self.smtp.tls_certificate) != bool(self.smtp.tls_key):
             problems.append(("smtp.tls_certificate", "tls_certificate and tls_key go together"))
+        problems.extend(self._check_store())
         if self.upstream is not None:
             for key in ("name", "company", "privacy_policy_url", "opt_out_address"):
                 if not getattr(self.sender, key):
@@ -206,6 +209,17 @@ class Config:
                     )
         return problems
 
+    def _check_store(self) -> list[tuple[str, str]]:
+        if self.store and "://" in self.store and not self.uses_postgresql:
+            return [("store", "a SQLite file path, or a postgresql:// URL")]
+        if self.store_url:
+            try:
+                parts = urlsplit(self.store_url)
+                parts.port  # noqa: B018 (raises on a port that is not a number)
+            except ValueError as exc:
+                return [("store", f"not a valid PostgreSQL URL ({mask_url(self.store_url)}): {exc}")]
+        return []
+
     # -- resolved paths -----------------------------------------------------------------
 
     @property
@@ -213,8 +227,26 @@ class Config:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 
     @property
+    def uses_postgresql(self) -> bool:
+        """``store: postgresql://...``: a database the team shares, instead of the SQLite file."""
+        return is_postgresql_url(self.store)
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL URL (it may hold a password: show store_display instead), or None."""
+        return self.store if self.store and self.uses_postgresql else None
+
+    @property
     def store_path(self) -> Path:
+        """The SQLite file.  A PostgreSQL store has none: asking is an error, never a stray file."""
+        if self.uses_postgresql:
+            raise StoreError(f"the store is a PostgreSQL database ({self.store_display}), not a file")
         return Path(self.store).expanduser() if self.store else self.data_path / "store.sqlite3"
+
+    @property
+    def store_display(self) -> str:
+        """Where the store is, for messages and logs: the file, or the URL without its password."""
+        return mask_url(self.store_url) if self.store_url else str(self.store_path)
 
     @property
     def capture_path(self) -> Path:

@@ -116,7 +116,7 @@ def plan_unit(scope: Scope, config_path: Path | None, executable: Path | None = 
 
 def _user_writable(config: Config) -> list[Path]:
     """The directories the user service writes to; everything else in $HOME is read-only."""
-    wanted = [config.data_path, config.store_path.parent, config.capture_path]
+    wanted = [config.data_path, *([] if config.uses_postgresql else [config.store_path.parent]), config.capture_path]
     result: list[Path] = []
     for path in (p.expanduser().absolute() for p in wanted):
         if not any(path == kept or path.is_relative_to(kept) for kept in result):

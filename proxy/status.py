@@ -80,7 +80,7 @@ def announce(service: Service) -> None:
         where,
         "AUTH required" if config.smtp.require_auth else "no AUTH",
     )
-    log.info("store: %s", config.store_path)
+    log.info("store: %s", config.store_display)
     log.info(
         "rules: %s",
         ", ".join(sorted(set(Path(p).parent.as_posix() for p in service.rules.current.sources.values()))),

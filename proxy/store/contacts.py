@@ -7,12 +7,11 @@ stores them.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..addresses import domain_of, parent_domains
-from .base import StoreBase, StoreError, now
+from .base import StoreBase, now
 
 ConsentKind = Literal["tracking", "marketing"]
 ConsentValue = Literal["unknown", "granted", "denied"]
@@ -36,6 +35,8 @@ CONSENT_FIELDS: dict[str, ConsentKind] = {"tracking_consent": "tracking", "marke
 ADDRESS_TABLES = ("contacts", "consent_events", "sent_messages", "verdicts")
 ERASED_MARK = "[erased]"
 _CHUNK = 500  # stays far below SQLite's limit on bound parameters
+# Tables that held an erased address's rows: compacted after an erasure.
+COMPACTED_TABLES = (*ADDRESS_TABLES, "suppressions")
 
 
 def _mention_pattern(address: str) -> re.Pattern[str]:
@@ -76,7 +77,7 @@ class ContactsMixin(StoreBase):
                 columns = ", ".join(["address", *fields, "created_at", "updated_at"])
                 marks = ", ".join("?" * (len(fields) + 3))
                 updates = ", ".join([*(f"{f} = excluded.{f}" for f in fields), "updated_at = excluded.updated_at"])
-                await self._db.execute(
+                await self._write(
                     f"INSERT INTO contacts ({columns}) VALUES ({marks}) ON CONFLICT (address) DO UPDATE SET {updates}",
                     (address, *(row[f] for f in fields), stamp, stamp),
                 )
@@ -98,7 +99,7 @@ class ContactsMixin(StoreBase):
         column = f"{kind}_consent"
         async with self.transaction():
             row = await self._one(f"SELECT {column} FROM contacts WHERE address = ?", (address,))
-            await self._db.execute(
+            await self._write(
                 f"INSERT INTO contacts (address, {column}, created_at, updated_at) VALUES (?, ?, ?, ?) "
                 f"ON CONFLICT (address) DO UPDATE SET {column} = excluded.{column}, updated_at = excluded.updated_at",
                 (address, value, stamp, stamp),
@@ -108,7 +109,7 @@ class ContactsMixin(StoreBase):
         return row is None or row[0] != value
 
     async def _insert_consent_event(self, address: str, kind: str, value: str, how: str, stamp: str) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO consent_events (address, kind, value, how, at) VALUES (?, ?, ?, ?, ?)",
             (address, kind, value, how, stamp),
         )
@@ -158,18 +159,17 @@ class ContactsMixin(StoreBase):
         """
         removed: dict[str, int] = {}
         async with self.transaction():
-            cur = await self._db.execute(
+            if await self._write(
                 "INSERT INTO suppressions (kind, value, reason, source, note, created_at) "
                 "VALUES ('hash', ?, 'erasure', ?, NULL, ?) ON CONFLICT (kind, value) DO NOTHING",
                 (self.address_hash(address), source, now()),
-            )
-            if cur.rowcount:
+            ):
                 await self.count_event("suppressed.erasure")
             for table in ADDRESS_TABLES:
-                cur = await self._db.execute(f"DELETE FROM {table} WHERE address = ?", (address,))
-                removed[table] = cur.rowcount
-            cur = await self._db.execute("DELETE FROM suppressions WHERE kind = 'address' AND value = ?", (address,))
-            removed["suppressions"] = cur.rowcount
+                removed[table] = await self._write(f"DELETE FROM {table} WHERE address = ?", (address,))
+            removed["suppressions"] = await self._write(
+                "DELETE FROM suppressions WHERE kind = 'address' AND value = ?", (address,)
+            )
             removed["mentions"] = await self._scrub_mentions(address)
         return removed
 
@@ -177,31 +177,25 @@ class ContactsMixin(StoreBase):
         """Replace the address where other rows mention it (e.g. a reply quoted as evidence)."""
         pattern = _mention_pattern(address)
         changed = 0
-        for table, column, rowid, value in await self._candidate_mentions(address):
+        where = self._backend.row_key_where
+        for table, column, row_key, value in await self._candidate_mentions(address, self._backend.for_update):
             scrubbed = pattern.sub(ERASED_MARK, value)
             if scrubbed != value:
-                await self._db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?', (scrubbed, rowid))
+                await self._write(f'UPDATE "{table}" SET "{column}" = ? WHERE {where}', (scrubbed, row_key))
                 changed += 1
         return changed
 
-    async def _candidate_mentions(self, address: str) -> list[tuple[str, str, int, str]]:
-        found: list[tuple[str, str, int, str]] = []
-        for table, column in await self._text_columns():
+    async def _candidate_mentions(self, address: str, suffix: str = "") -> list[tuple[str, str, Any, str]]:
+        # LIKE finds a superset (``_`` matches any character); the pattern then decides.
+        needle = "%" + re.sub(r"([\\%_])", r"\\\1", address.lower()) + "%"
+        found: list[tuple[str, str, Any, str]] = []
+        for table, column in await self._backend.text_columns():
             rows = await self._all(
-                f'SELECT rowid, "{column}" FROM "{table}" WHERE instr(lower("{column}"), ?) > 0', (address,)
+                f'SELECT {self._backend.row_key}, "{column}" FROM "{table}" '
+                f"WHERE lower(\"{column}\") LIKE ? ESCAPE '\\'{suffix}",
+                (needle,),
             )
-            found.extend((table, column, int(row[0]), str(row[1])) for row in rows)
-        return found
-
-    async def _text_columns(self) -> list[tuple[str, str]]:
-        tables = await self._all(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'meta'"
-        )
-        found = []
-        for (table,) in tables:
-            for column in await self._all(f'PRAGMA table_info("{table}")'):
-                if str(column["type"]).upper() == "TEXT":
-                    found.append((table, str(column["name"])))
+            found.extend((table, column, row[0], str(row[1])) for row in rows)
         return found
 
     async def mentions(self, address: str) -> int:
@@ -210,26 +204,12 @@ class ContactsMixin(StoreBase):
         return sum(1 for *_, value in await self._candidate_mentions(address) if pattern.search(value))
 
     async def compact(self) -> None:
-        """Leave no copy of deleted rows on disk: fold the WAL in, rebuild the file, empty the WAL.
+        """Leave no copy of deleted rows where the store can reach it.
 
-        secure_delete zeroes freed space in the database file, but older page versions
-        stay in the WAL until a checkpoint, and VACUUM itself goes through the WAL.
+        SQLite: fold the WAL in, rebuild the file, empty the WAL.  PostgreSQL: rewrite the
+        tables an erasure touches; the server's WAL and backups are beyond the store's reach.
         """
-        async with self.exclusive():  # VACUUM cannot run inside another coroutine's transaction
-            try:
-                # Keep VACUUM's temporary copy of the database in memory, not in a temp file.
-                await self._db.execute("PRAGMA temp_store = MEMORY")
-                await self._checkpoint()
-                await self._db.execute("VACUUM")
-                await self._checkpoint()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot compact the store: {exc}") from None
-
-    async def _checkpoint(self) -> None:
-        row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
-        if row is not None and int(row[0]) != 0:
-            # Another connection (the relay) kept reading through the busy timeout.
-            raise StoreError("the store is busy; the WAL could not be emptied, try again")
+        await self._backend.compact(COMPACTED_TABLES)
 
     # -- erasure requests awaiting confirmation --------------------------------------------
 
@@ -239,18 +219,17 @@ class ContactsMixin(StoreBase):
         """A pending 'erasure' verdict, and the address suppressed until a person decides."""
         stamp = now()
         async with self.transaction():
-            await self._db.execute(
+            await self._write(
                 "INSERT INTO verdicts (address, message_id, verdict, evidence, where_found, language, status, "
                 "created_at) VALUES (?, ?, 'erasure', ?, ?, ?, 'pending', ?)",
                 (address, message_id, evidence, where, language, stamp),
             )
-            cur = await self._db.execute(
+            if await self._write(
                 "INSERT INTO suppressions (kind, value, reason, source, note, created_at) "
                 "VALUES ('address', ?, 'erasure', 'watcher', 'erasure requested, awaiting confirmation', ?) "
                 "ON CONFLICT (kind, value) DO NOTHING",
                 (address, stamp),
-            )
-            if cur.rowcount:
+            ):
                 await self.count_event("suppressed.erasure")
 
     async def pending_erasure_requests(self) -> list[dict[str, Any]]:
@@ -285,13 +264,9 @@ class ContactsMixin(StoreBase):
                 row = await self._one(f"SELECT COUNT(*) {where}", params)
                 counts[table] = int(row[0]) if row else 0
                 if not dry_run and counts[table]:
-                    await self._db.execute(f"DELETE {where}", params)
+                    await self._write(f"DELETE {where}", params)
         return counts
 
     async def checkpoint_quietly(self) -> bool:
-        """Empty the WAL if nobody is reading; False when it had to be left for later."""
-        try:
-            row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            return False
-        return row is None or int(row[0]) == 0
+        """Clean up after a purge (SQLite: empty the WAL; PostgreSQL: VACUUM); False if left for later."""
+        return await self._backend.tidy(ADDRESS_TABLES)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from .base import StoreBase, StoreError, now
+from .base import StoreBase, now
 
 
 class RelayedMixin(StoreBase):
@@ -19,10 +18,7 @@ class RelayedMixin(StoreBase):
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        try:
-            rows = await self._all(f"SELECT * FROM contacts WHERE address IN ({marks})", wanted)
-        except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from None
+        rows = await self._all(f"SELECT * FROM contacts WHERE address IN ({marks})", wanted)
         return {row["address"]: dict(row) for row in rows}
 
     async def record_delivery(self, message_id: str | None, addresses: Iterable[str]) -> None:
@@ -34,15 +30,15 @@ class RelayedMixin(StoreBase):
                     "SELECT 1 FROM suppressions WHERE kind = 'hash' AND value = ?", (self.address_hash(address),)
                 ):
                     continue  # forgotten while this message was on its way: record nothing
-                await self._db.execute(
+                await self._write(
                     "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
-                    "first_contact_at = COALESCE(first_contact_at, excluded.first_contact_at), "
+                    "first_contact_at = COALESCE(contacts.first_contact_at, excluded.first_contact_at), "
                     "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
                     (address, stamp, stamp, stamp, stamp),
                 )
                 if message_id:
-                    await self._db.execute(
+                    await self._write(
                         "INSERT INTO sent_messages (message_id, address, sent_at) VALUES (?, ?, ?) "
                         "ON CONFLICT DO NOTHING",
                         (message_id, address, stamp),

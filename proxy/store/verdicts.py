@@ -18,14 +18,13 @@ class VerdictsMixin(StoreBase):
         language: str | None,
         status: str,
     ) -> int:
-        async with self.exclusive():
-            cur = await self._db.execute(
-                "INSERT INTO verdicts (address, message_id, verdict, evidence, where_found, language, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (address, message_id, verdict, evidence[:500], where, language, status, now()),
-            )
+        verdict_id = await self._insert_id(
+            "INSERT INTO verdicts (address, message_id, verdict, evidence, where_found, language, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (address, message_id, verdict, evidence[:500], where, language, status, now()),
+        )
         await self.count_event(f"verdict.{verdict}")
-        return int(cur.lastrowid or 0)
+        return verdict_id
 
     async def has_verdict_for(self, message_id: str) -> bool:
         """A reply seen before (e.g. rescanned after a UIDVALIDITY change) is not handled twice."""

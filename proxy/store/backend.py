@@ -1,0 +1,596 @@
+"""The two databases the store runs on, behind one small interface.
+
+The store's SQL is written once, with ``?`` placeholders, in the common subset of SQLite
+and PostgreSQL.  A backend runs it: the embedded SQLite file (one connection shared by a
+process's coroutines, writers taking turns) or a PostgreSQL server shared by a team (a
+small connection pool; every relay and watcher of the team sees every opt-out at once).
+
+Every database error leaves a backend as StoreError, so the relay answers 451 and retries
+later instead of sending to someone whose opt-out it could not read (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import os
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiosqlite
+
+from .schema import MIGRATIONS, postgresql_ddl
+
+# aiosqlite.Row and asyncpg.Record both index by position and by column name, and both
+# turn into a dict with dict(row).
+Row = Any
+
+
+class StoreError(Exception):
+    """The store cannot be used right now (missing, locked, read-only, disk full, corrupt, server down)."""
+
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgresql_url(target: object) -> bool:
+    return isinstance(target, str) and target.lower().startswith(POSTGRESQL_SCHEMES)
+
+
+def mask_url(url: str) -> str:
+    """The URL without its password, fit for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    except ValueError:
+        return "postgresql://(unreadable URL)"
+
+
+@functools.lru_cache(maxsize=1024)
+def numbered_placeholders(sql: str) -> str:
+    """``?`` -> ``$1, $2 ...`` outside quoted literals and names (PostgreSQL's style)."""
+    out: list[str] = []
+    quote: str | None = None
+    number = 0
+    for char in sql:
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            number += 1
+            out.append(f"${number}")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg reports 'INSERT 0 1', 'DELETE 3', 'UPDATE 2': the last number is the row count."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class Backend(ABC):
+    #: selects a key naming a row, so that it can be updated again in the same transaction
+    row_key: str
+    #: a WHERE clause for the row with that key, as a parameter
+    row_key_where: str
+    #: added to a SELECT whose rows the transaction will update (keeps their keys valid)
+    for_update: str
+    #: shown in messages; never holds a password
+    location: str
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a write; the number of rows it changed."""
+
+    @abstractmethod
+    async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT into a table with an ``id`` column; the new row's id."""
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Keep one connection for the current task (re-entrant)."""
+
+    @abstractmethod
+    def transaction(self, commit: bool = True) -> contextlib.AbstractAsyncContextManager[None]:
+        """Atomic: all of the body's statements, or none (a nested one joins the outer one)."""
+
+    @abstractmethod
+    async def migrate(self) -> None: ...
+
+    @abstractmethod
+    async def text_columns(self) -> list[tuple[str, str]]:
+        """(table, column) of every text column that may hold personal data."""
+
+    @abstractmethod
+    async def compact(self, tables: Sequence[str]) -> None:
+        """Leave no copy of deleted rows where the database can reach it."""
+
+    @abstractmethod
+    async def tidy(self, tables: Sequence[str]) -> bool:
+        """Cheap clean-up after deletions; False when it had to be left for later."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+# -- SQLite --------------------------------------------------------------------------------
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it (it holds personal data)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+class SqliteBackend(Backend):
+    """One file, WAL mode; one connection per process shared by its coroutines."""
+
+    row_key = "rowid"
+    row_key_where = "rowid = ?"
+    for_update = ""  # the transaction already holds the whole file
+
+    def __init__(self, db: aiosqlite.Connection, path: Path):
+        self._db = db
+        self.path = path
+        self.location = str(path)
+        # One connection is shared by every coroutine: a transaction spans several awaits,
+        # so writers take turns, or one's statements would land in another's transaction.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._in_transaction = False
+        self._closed = False
+        self._identity = _file_identity(path)
+
+    def _check(self) -> None:
+        """Fail closed when the connection is gone or the file was deleted or replaced.
+
+        A connection to an unlinked file would go on answering from a list nobody can
+        update any more: an opt-out recorded in the new file would be ignored.
+        """
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        if self._identity is not None and _file_identity(self.path) != self._identity:
+            raise StoreError(f"store {self.path} was removed or replaced while in use; restart to use the new one")
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteBackend:
+        try:
+            if str(path) != ":memory:":
+                _create_private_file(path)
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from None
+        db.row_factory = aiosqlite.Row
+        backend = cls(db, path)
+        try:
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await _switch_to_wal(db)
+            # NORMAL in WAL mode survives a crash of the process; FULL adds an fsync per commit.
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA secure_delete = ON")
+            await db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(f"cannot open store {path}: {exc}") from None
+        return backend
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._check()
+        async with self.exclusive():
+            try:
+                cur = await self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from None
+        return cur.rowcount
+
+    async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._check()
+        async with self.exclusive():
+            try:
+                cur = await self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from None
+        return int(cur.lastrowid or 0)
+
+    # Reads do not wait for the writers' turn: the relay's RCPT checks stay fast.
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self._check()
+        try:
+            async with self._db.execute(sql, params) as cur:
+                return await cur.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._check()
+        try:
+            async with self._db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._owner is task:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, commit: bool = True) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error, or when ``commit`` is false)."""
+        async with self.exclusive():
+            if self._in_transaction:
+                yield
+                return
+            self._check()
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from None
+            self._in_transaction = True
+            try:
+                yield
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(str(exc)) from None
+            except BaseException:
+                await self._rollback()
+                raise
+            else:
+                try:
+                    await self._db.execute("COMMIT" if commit else "ROLLBACK")
+                except sqlite3.Error as exc:
+                    await self._rollback()
+                    raise StoreError(str(exc)) from None
+            finally:
+                self._in_transaction = False
+
+    async def _rollback(self) -> None:
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    async def migrate(self) -> None:
+        # PRAGMA user_version counts the migrations applied (kept from the first releases).
+        for _ in range(3):
+            version = await self._version()
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"store {self.path} has schema version {version}, newer than this program "
+                    f"({len(MIGRATIONS)}); upgrade gdpr-mail-proxy"
+                )
+            if version == len(MIGRATIONS):
+                return
+            number = version + 1
+            script = MIGRATIONS[version]
+            try:
+                await self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                # A relay and a watcher starting together: the other one may have done it.
+                if await self._version() < number:
+                    raise StoreError(f"cannot migrate store {self.path}: {exc}") from None
+        if await self._version() < len(MIGRATIONS):
+            raise StoreError(f"cannot migrate store {self.path}")
+
+    async def _version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def text_columns(self) -> list[tuple[str, str]]:
+        tables = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'meta'"
+        )
+        found = []
+        for (table,) in tables:
+            for column in await self.fetchall(f'PRAGMA table_info("{table}")'):
+                if str(column["type"]).upper() == "TEXT":
+                    found.append((str(table), str(column["name"])))
+        return found
+
+    async def compact(self, tables: Sequence[str]) -> None:
+        """Fold the WAL in, rebuild the file, empty the WAL.
+
+        secure_delete zeroes freed space in the database file, but older page versions
+        stay in the WAL until a checkpoint, and VACUUM itself goes through the WAL.
+        """
+        async with self.exclusive():  # VACUUM cannot run inside another coroutine's transaction
+            try:
+                # Keep VACUUM's temporary copy of the database in memory, not in a temp file.
+                await self._db.execute("PRAGMA temp_store = MEMORY")
+                await self._checkpoint()
+                await self._db.execute("VACUUM")
+                await self._checkpoint()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot compact the store: {exc}") from None
+
+    async def _checkpoint(self) -> None:
+        async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        if row is not None and int(row[0]) != 0:
+            # Another connection (the relay) kept reading through the busy timeout.
+            raise StoreError("the store is busy; the WAL could not be emptied, try again")
+
+    async def tidy(self, tables: Sequence[str]) -> bool:
+        """Empty the WAL if nobody is reading."""
+        try:
+            row = await self.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StoreError:
+            return False
+        return row is None or int(row[0]) == 0
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._db.close()
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """WAL mode, waiting for other processes opening a new file at the same moment.
+
+    Switching a new file to WAL takes an exclusive lock for which SQLite does not wait.
+    """
+    for attempt in range(50):
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Device and inode of the database file (None in memory); (0, 0) once it is gone."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (info.st_dev, info.st_ino)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+# Taken by whoever migrates, so relays starting together do not race (any constant will
+# do, as long as it stays the same; this one is "gdprmail" read as hex-ish digits).
+_MIGRATION_LOCK = 0x6D0D_9A11
+POOL_SIZE = 8
+CONNECT_SECONDS = 10.0
+COMMAND_SECONDS = 15.0
+VACUUM_SECONDS = 300.0  # rewriting a large team's tables takes longer than a query
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database shared by a team: a small pool, one connection per transaction."""
+
+    # The row's physical address: stable while the transaction holds the row (FOR UPDATE).
+    row_key = "ctid::text"
+    row_key_where = "ctid = ?::text::tid"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, pool: Any, url: str):
+        self._pool = pool
+        self.location = mask_url(url)
+        # A task's transaction (or exclusive section) keeps its connection; other tasks
+        # use any free connection of the pool, each statement committing on its own.
+        self._pinned: dict[asyncio.Task[Any], Any] = {}
+        self._in_transaction: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresBackend:
+        try:
+            import asyncpg
+        except ImportError:
+            raise StoreError("a PostgreSQL store needs the asyncpg package (pip install asyncpg)") from None
+        shown = mask_url(url)
+        try:
+            # The password may come from the URL, PGPASSWORD or a ~/.pgpass file (asyncpg reads both).
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_SECONDS,
+                command_timeout=COMMAND_SECONDS,
+                server_settings={"application_name": "gdpr-mail-proxy"},
+            )
+        except Exception as exc:  # asyncpg raises many kinds for a bad URL or an unreachable server
+            raise StoreError(f"cannot open store {shown}: {_describe(exc, url)}") from None
+        return cls(pool, url)
+
+    def _error(self, exc: BaseException) -> StoreError:
+        return StoreError(f"store {self.location}: {_describe(exc)}")
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        task = asyncio.current_task()
+        conn = self._pinned.get(task) if task else None
+        if conn is not None:
+            yield conn
+            return
+        try:
+            acquired = await self._pool.acquire(timeout=CONNECT_SECONDS)
+        except _pg_errors() as exc:
+            raise self._error(exc) from None
+        try:
+            yield acquired
+        finally:
+            with contextlib.suppress(*_pg_errors()):
+                await self._pool.release(acquired)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._connection() as conn:
+            try:
+                status = await conn.execute(numbered_placeholders(sql), *params)
+            except _pg_errors() as exc:
+                raise self._error(exc) from None
+        return _rowcount(str(status))
+
+    async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
+        row = await self.fetchone(sql + " RETURNING id", params)
+        return int(row[0]) if row else 0
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self._connection() as conn:
+            try:
+                return await conn.fetchrow(numbered_placeholders(sql), *params)
+            except _pg_errors() as exc:
+                raise self._error(exc) from None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._connection() as conn:
+            try:
+                return list(await conn.fetch(numbered_placeholders(sql), *params))
+            except _pg_errors() as exc:
+                raise self._error(exc) from None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is None or task in self._pinned:
+            yield
+            return
+        async with self._connection() as conn:
+            self._pinned[task] = conn
+            try:
+                yield
+            finally:
+                del self._pinned[task]
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, commit: bool = True) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task in self._in_transaction:
+            yield
+            return
+        if task is None:  # outside any task there is nothing to keep a connection for
+            raise StoreError("store transactions need a running task")
+        async with self.exclusive():
+            conn = self._pinned[task]
+            tx = conn.transaction()
+            try:
+                await tx.start()
+            except _pg_errors() as exc:
+                raise self._error(exc) from None
+            self._in_transaction.add(task)
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(*_pg_errors()):
+                    await tx.rollback()
+                raise
+            else:
+                try:
+                    await (tx.commit() if commit else tx.rollback())
+                except _pg_errors() as exc:
+                    with contextlib.suppress(*_pg_errors()):
+                        await tx.rollback()
+                    raise self._error(exc) from None
+            finally:
+                self._in_transaction.discard(task)
+
+    async def migrate(self) -> None:
+        """Apply missing migrations in one transaction, one relay at a time."""
+        async with self.transaction():
+            await self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            await self.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"store {self.location} has schema version {version}, newer than this program "
+                    f"({len(MIGRATIONS)}); upgrade gdpr-mail-proxy"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await self.execute(postgresql_ddl(script))  # no parameters: several statements at once
+                stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                await self.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (number, stamp))
+
+    async def text_columns(self) -> list[tuple[str, str]]:
+        rows = await self.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type = 'text' "
+            "AND table_name NOT IN ('meta', 'schema_version') ORDER BY table_name, ordinal_position"
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def compact(self, tables: Sequence[str]) -> None:
+        """Rewrite the tables that held the deleted rows (VACUUM FULL), indexes included.
+
+        Plain VACUUM only marks dead row versions reusable; FULL writes new files without
+        them.  The server's WAL, and any backup or replica, keep their own copies until
+        they are recycled or expire: that part is the database operator's retention.
+        """
+        async with self._connection() as conn:
+            try:
+                # VACUUM cannot run inside a transaction: asyncpg sends it on its own.
+                await conn.execute("VACUUM FULL " + ", ".join(f'"{t}"' for t in tables), timeout=VACUUM_SECONDS)
+            except _pg_errors() as exc:
+                raise StoreError(f"cannot compact the store {self.location}: {_describe(exc)}") from None
+
+    async def tidy(self, tables: Sequence[str]) -> bool:
+        async with self._connection() as conn:
+            try:
+                await conn.execute("VACUUM " + ", ".join(f'"{t}"' for t in tables), timeout=VACUUM_SECONDS)
+            except _pg_errors():
+                return False
+        return True
+
+    async def close(self) -> None:
+        with contextlib.suppress(*_pg_errors()):
+            await asyncio.wait_for(self._pool.close(), timeout=CONNECT_SECONDS)
+
+
+def _pg_errors() -> tuple[type[BaseException], ...]:
+    """What talking to a PostgreSQL server can raise: its errors, a lost connection, a timeout."""
+    import asyncpg
+
+    return (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
+
+
+def _describe(exc: BaseException, url: str | None = None) -> str:
+    text = str(exc) or type(exc).__name__
+    if url:
+        password = _password(url)
+        if password:
+            text = text.replace(password, "***")
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
