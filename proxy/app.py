@@ -85,10 +85,21 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname, handler.record_spooled)
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
     service.tasks.append(loop.create_task(purge_daily(service)))
+    service.tasks.append(loop.create_task(flush_counts_often(service)))
     if config.imap is not None:
         service.watcher, _ = make_watcher(config, store, rules, upstream)
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
     return service
+
+
+async def flush_counts_often(service: Service, every: float = 2.0) -> None:
+    """Write the relay's daily counters every few seconds, and once more when stopping."""
+    while not service.stopping.is_set():
+        try:
+            await asyncio.wait_for(service.stopping.wait(), timeout=every)
+        except TimeoutError:
+            pass
+        await service.handler.flush_counts()
 
 
 async def purge_daily(service: Service, first_after: float = 60.0) -> None:
@@ -124,6 +135,7 @@ async def stop_service(service: Service, drain_seconds: float = 30.0) -> None:
     await asyncio.gather(*service.tasks, return_exceptions=True)
     if service.watcher is not None:
         await service.watcher.close()
+    await service.handler.flush_counts()  # what the drained transactions counted
     await service.upstream.close()
     await service.store.close()
 

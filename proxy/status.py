@@ -45,6 +45,7 @@ def _iso(moment: datetime | None) -> str | None:
 async def service_status(service: Service) -> dict[str, Any]:
     """What `gdpr-proxy status` shows; keys documented in proxy/cli_service.format_status."""
     day = today()
+    await service.handler.flush_counts()  # so that status counts the message sent a second ago
     counts = await service.store.counts_for(day)
     watcher = None
     if service.watcher is not None:

@@ -236,3 +236,18 @@ def upstream_settings_for(port: int) -> dict[str, object]:
     from tests.harness import upstream_settings
 
     return dict(upstream_settings(port)["upstream"])
+
+
+def test_status_counts_what_happened_today(tmp_path, upstream, relay_to):
+    from proxy.status import service_status
+
+    relay = relay_to()
+    send(relay, ["jan@kunde.example"])
+    upstream.behaviour.data_reply = "554 5.7.1 rejected"
+    with pytest.raises(smtplib.SMTPDataError):
+        send(relay, ["eva@kunde.example"])
+    assert cli(tmp_path, "suppress", "add", "x@kunde.example", "--reason", "opt-out") == 0
+    assert relay.service is not None
+    today = relay.call(service_status(relay.service))["today"]
+    assert (today["relayed"], today["refused"], today["modified"]) == (1, 1, 1)
+    assert today["suppressed"] == {"opt-out": 1}

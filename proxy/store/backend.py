@@ -215,20 +215,16 @@ class SqliteBackend(Backend):
         return int(cur.lastrowid or 0)
 
     # Reads do not wait for the writers' turn: the relay's RCPT checks stay fast.
+    # One trip to the database thread per query (execute, fetch and close would be three).
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self._check()
-        try:
-            async with self._db.execute(sql, params) as cur:
-                return await cur.fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from None
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._check()
         try:
-            async with self._db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
-        except sqlite3.Error as exc:
+            return list(await self._db.execute_fetchall(sql, params))
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection was closed
             raise StoreError(str(exc)) from None
 
     @contextlib.asynccontextmanager
