@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import AnswerRules
-from .footers import FooterRules
+from .footers import FooterRules, RenderedFooter
 from .mime import TrackerRules
 from .policies import FreemailRules, PolicyRules
 from .regions import RegionRules
@@ -49,6 +49,11 @@ class RuleSet:
     optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
     answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
+
+    @cached_property
+    def rendered_footers(self) -> dict[tuple[Any, ...], RenderedFooter]:
+        """Footers already rendered with these rules, by (language, kind, values)."""
+        return {}
 
     @cached_property
     def reply_rules(self) -> OptoutRules:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 import time
 import warnings
 from collections import Counter, defaultdict, deque
@@ -247,6 +248,8 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
     )
 
     connections = ConnectionCount(config.smtp.max_connections)
+    # aiosmtpd would look this up (reverse DNS, blocking the event loop) for every connection.
+    hostname = config.listen.hostname or socket.getfqdn()
 
     def factory() -> RelaySMTP:
         with warnings.catch_warnings():
@@ -262,7 +265,7 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
             data_size_limit=config.smtp.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
-            hostname=config.listen.hostname,
+            hostname=hostname,
             ident="gdpr-mail-proxy",
             tls_context=tls_context,
             timeout=config.smtp.timeout_seconds,

@@ -31,7 +31,13 @@ def _add_footer(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]
     kind = plan.footer_kind
     if kind is None:
         return version.raw, []
-    footer = render_footer(ctx.rules.footers, plan.language, kind, plan.footer_values)
+    key = (plan.language, kind, tuple(sorted(plan.footer_values.items())))
+    cache = ctx.rules.rendered_footers  # most recipients share a footer: render it once per rule set
+    footer = cache.get(key)
+    if footer is None:
+        footer = render_footer(ctx.rules.footers, plan.language, kind, plan.footer_values)
+        if len(cache) < 1024:
+            cache[key] = footer
     outcome = insert_footer(version.raw, footer.text, footer.html)
     if outcome.skipped_reason:
         return version.raw, [f"footer not added: {outcome.skipped_reason}"]

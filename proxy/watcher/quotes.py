@@ -9,6 +9,7 @@ footer.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -130,9 +131,15 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=8)
+def _normalized_fingerprints(footer_fingerprints: tuple[str, ...]) -> list[str]:
+    """The same few dozen phrases arrive with every reply: normalise them once per rule set."""
+    return [f for f in (normalize(p) for p in footer_fingerprints) if f]
+
+
 def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Sequence[str] = ()) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    fingerprints = [f for f in (normalize(p) for p in footer_fingerprints) if f]
+    fingerprints = _normalized_fingerprints(tuple(footer_fingerprints))
     out: list[str] = []
     i = 0
     while i < len(lines):
