@@ -30,6 +30,15 @@ class UserError(Exception):
     """A problem the user can fix; the CLI prints it and exits 1."""
 
 
+def read_message_file(path: str) -> bytes:
+    """An .eml file as SMTP would carry it (files saved on Unix use LF; SMTP uses CRLF)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from None
+    return raw if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
+
+
 def address_policy(config: Config) -> AddressPolicy:
     return AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
 

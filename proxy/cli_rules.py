@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
-from .admin import UserError
+from .admin import UserError, read_message_file
 from .config import Config
 from .preview import explain_recipient, preview_message
 from .rules import SHIPPED_RULES, RuleHolder, rule_file_paths
@@ -17,12 +16,7 @@ from .store import open_store
 
 def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     rules = RuleHolder(config.user_rules_path).current
-    try:
-        raw = Path(args.message).read_bytes()
-    except OSError as exc:
-        raise UserError(f"{args.message}: {exc.strerror}") from None
-    if b"\r\n" not in raw:
-        raw = raw.replace(b"\n", b"\r\n")  # .eml files saved on Unix use LF; SMTP carries CRLF
+    raw = read_message_file(args.message)
 
     async def work() -> int:
         store = await open_store(config)

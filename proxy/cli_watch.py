@@ -7,10 +7,9 @@ import asyncio
 import json
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
-from .admin import UserError
+from .admin import UserError, read_message_file
 from .app import make_upstream
 from .config import Config
 from .logs import setup_logging
@@ -23,10 +22,7 @@ from .watcher.verdict import classify
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
     rules = RuleHolder(config.user_rules_path).current
-    try:
-        raw = Path(args.message).read_bytes()
-    except OSError as exc:
-        raise UserError(f"{args.message}: {exc.strerror}") from None
+    raw = read_message_file(args.message)
     verdict = classify(raw, rules.reply_rules, rules.footer_fingerprints)
     print(json.dumps(verdict.as_json(), ensure_ascii=False, indent=2))
     return 0

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from tests.harness import RelayThread, upstream_settings, write_config
+from tests.imap_server import ImapServer
+from tests.journey import PASSWORD_ENV as IMAP_PASSWORD_ENV
 from tests.upstream import RecordingServer
 
 
@@ -40,12 +42,20 @@ def start_relay(tmp_path: Path) -> Iterator[Callable[..., RelayThread]]:
 
 
 @pytest.fixture
-def relay_to(
-    upstream: RecordingServer, start_relay: Callable[..., RelayThread]
-) -> Callable[..., RelayThread]:
+def relay_to(upstream: RecordingServer, start_relay: Callable[..., RelayThread]) -> Callable[..., RelayThread]:
     """A relay whose upstream is the recording server."""
 
     def start(**extra: Any) -> RelayThread:
         return start_relay({**upstream_settings(upstream.port), **extra})
 
     return start
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImapServer]:
+    """The salesperson's mailbox on a real IMAP server; its password in IMAP_PASSWORD_ENV."""
+    server = ImapServer(tmp_path / "mail")
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, server.password)
+    server.start()
+    yield server
+    server.stop()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,16 @@ import yaml
 from proxy.app import Service, start_service, stop_service
 from proxy.config import load_config
 from proxy.rules import RuleHolder
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; one last look at the end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from proxy.config import load_config
-from tests.harness import free_port, upstream_settings, write_config
+from tests.harness import free_port, upstream_settings, wait_until, write_config
 from tests.test_hostile_smtp import FROM, PLAIN, merged
 from tests.test_upstream_faults import CustomServer, RejectingAuthenticator
 from tests.upstream import Received, RecordingHandler, RecordingServer
@@ -99,15 +99,6 @@ def processes() -> Iterator[Callable[[Path, Path], RelayProcess]]:
     yield make
     for relay in started:
         relay.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def per_recipient(received: list[Received]) -> Counter[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.cli import main as gdpr_proxy
-from tests.harness import RelayThread
+from tests.harness import RelayThread, wait_until
 
 MESSAGE = (
     b"From: Anna Nowak <anna@nordlicht.example>\r\n"
@@ -169,17 +169,6 @@ def test_relay_data_survives_restart_with_suppression(tmp_path, upstream, relay_
     relay2 = relay_to()
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(relay2, ["jan@kunde.example"])
-
-
-def wait_until(condition, seconds: float = 10.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_second_version_refused_temporarily_is_spooled_then_delivered_once(tmp_path, upstream, relay_to):

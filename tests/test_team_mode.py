@@ -4,7 +4,6 @@ blocks the address at every colleague's relay."""
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,10 @@ from typing import Any
 import pytest
 
 from proxy.cli import main as gdpr_proxy
-from tests.harness import RelayThread, upstream_settings, write_config
-from tests.imap_server import ImapServer
+from tests.harness import RelayThread, upstream_settings, wait_until, write_config
+from tests.journey import QUOTED_FOOTER, imap_settings, outgoing, send, suppressed
 from tests.pg_server import PostgresServer, pg_url, postgres_server  # noqa: F401 (fixtures)
 from tests.upstream import RecordingServer
-
-PASSWORD_ENV = "GDPR_PROXY_TEST_IMAP_PASSWORD"
-QUOTED_FOOTER = (
-    "\r\n\r\nAm 20.11.2026 um 10:00 schrieb Anna Nowak <anna@nordlicht.example>:\r\n"
-    "> Guten Tag, kurz zu unserer Routenplanung.\r\n> -- \r\n"
-    "> Sie k\xf6nnen dem jederzeit widersprechen: Antworten Sie einfach mit \u201eNein danke\u201c oder STOP.\r\n"
-)
 
 
 @pytest.fixture
@@ -43,37 +35,10 @@ def team(tmp_path: Path, pg_url: str, upstream: RecordingServer) -> Iterator[Cal
         relay.stop()
 
 
-def outgoing(message_id: str, to: str) -> bytes:
-    return (
-        f"From: Anna Nowak <anna@nordlicht.example>\r\nTo: {to}\r\nSubject: Routenplanung\r\n"
-        f"Message-ID: <{message_id}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        "Guten Tag, kurz zu unserer Routenplanung.\r\n"
-    ).encode()
-
-
-def send(relay: RelayThread, rcpts: list[str], raw: bytes) -> dict[str, tuple[int, bytes]]:
-    with smtplib.SMTP("127.0.0.1", relay.port, timeout=20) as client:
-        return client.sendmail("anna@nordlicht.example", rcpts, raw)
-
-
 def refusal(relay: RelayThread, address: str, message_id: str) -> tuple[int, bytes]:
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         send(relay, [address], outgoing(message_id, address))
     return refused.value.recipients[address]
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def suppressed(relay: RelayThread, address: str) -> bool:
-    assert relay.service is not None
-    return relay.call(relay.service.store.find_suppression(address)) is not None
 
 
 def test_suppression_added_at_one_relay_is_refused_at_the_other(team, upstream, tmp_path) -> None:
@@ -93,24 +58,8 @@ def test_suppression_added_at_one_relay_is_refused_at_the_other(team, upstream, 
     assert [r.rcpt_tos for r in upstream.received] == [["jan@kunde.example"]]
 
 
-@pytest.fixture
-def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImapServer]:
-    server = ImapServer(tmp_path / "mail")
-    monkeypatch.setenv(PASSWORD_ENV, server.password)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_opt_out_caught_by_one_watcher_blocks_every_relay(team, mailbox, upstream) -> None:
-    imap = {
-        "host": "127.0.0.1",
-        "port": mailbox.port,
-        "security": "none",
-        "username": mailbox.user,
-        "password_env": PASSWORD_ENV,
-        "poll_seconds": 1,
-    }
+    imap = imap_settings(mailbox)
     ben = team("ben")  # no watcher of his own
     anna = team("anna", imap=imap)
     # Ben wrote to the prospect; the "no thanks" reaches Anna's mailbox (e.g. a shared sales@ inbox).
@@ -124,7 +73,7 @@ def test_opt_out_caught_by_one_watcher_blocks_every_relay(team, mailbox, upstrea
         ).encode()
     )
     # Anna's watcher finds Ben's recipient through the shared record of relayed messages.
-    assert wait_for(lambda: suppressed(ben, "kontakt@firma.de") and suppressed(ben, "assistenz@firma.de"))
+    assert wait_until(lambda: suppressed(ben, "kontakt@firma.de") and suppressed(ben, "assistenz@firma.de"))
     for number, address in enumerate(["kontakt@firma.de", "assistenz@firma.de"]):
         code, text = refusal(ben, address, f"offer-{number + 2}@nordlicht.example")
         assert code == 550 and b'reply "No thanks"' in text

@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from tests.harness import RelayThread, free_port, upstream_settings
+from tests.harness import RelayThread, free_port, upstream_settings, wait_until
 from tests.test_hostile_smtp import FROM, PLAIN, TO, merged
 from tests.upstream import RecordingHandler, RecordingServer
 
@@ -29,15 +29,6 @@ OTHER = "eva@kunde.example"
 def send(relay: RelayThread, rcpts: list[str], message: bytes = PLAIN) -> dict[str, Any]:
     with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
         return client.sendmail(FROM, rcpts, message)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def delivered_to(server: RecordingServer) -> list[str]:

@@ -4,83 +4,22 @@ from __future__ import annotations
 
 import smtplib
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from proxy.cli import main as gdpr_proxy
-from tests.harness import RelayThread
+from tests.harness import RelayThread, wait_until
 from tests.imap_server import ImapServer
-
-PASSWORD_ENV = "GDPR_PROXY_TEST_IMAP_PASSWORD"
-
-
-@pytest.fixture
-def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImapServer]:
-    server = ImapServer(tmp_path / "mail")
-    monkeypatch.setenv(PASSWORD_ENV, server.password)
-    server.start()
-    yield server
-    server.stop()
+from tests.journey import QUOTED_FOOTER, imap_settings, outgoing, reply, send, suppressed
 
 
 @pytest.fixture
 def relay_and_watcher(relay_to: Callable[..., RelayThread], mailbox: ImapServer) -> RelayThread:
     return relay_to(
-        imap={
-            "host": "127.0.0.1",
-            "port": mailbox.port,
-            "security": "none",
-            "username": mailbox.user,
-            "password_env": PASSWORD_ENV,
-            "poll_seconds": 1,
-        },
+        imap=imap_settings(mailbox),
         watcher={"flag_keyword": "$OptOut"},
     )
-
-
-def outgoing(message_id: str, to: str) -> bytes:
-    return (
-        f"From: Anna Nowak <anna@nordlicht.example>\r\nTo: {to}\r\nSubject: Routenplanung\r\n"
-        f"Message-ID: <{message_id}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        "Guten Tag, kurz zu unserer Routenplanung.\r\n"
-    ).encode()
-
-
-def reply(sender: str, in_reply_to: str, body: str, subject: str = "AW: Routenplanung", extra: str = "") -> bytes:
-    return (
-        f"From: {sender}\r\nTo: anna@nordlicht.example\r\nSubject: {subject}\r\n"
-        f"Message-ID: <reply-{abs(hash(body))}@firma.de>\r\nIn-Reply-To: <{in_reply_to}>\r\n"
-        f"References: <{in_reply_to}>\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Transfer-Encoding: 8bit\r\n\r\n{body}"
-    ).encode()
-
-
-def send(relay: RelayThread, rcpts: list[str], raw: bytes) -> dict[str, tuple[int, bytes]]:
-    with smtplib.SMTP("127.0.0.1", relay.port, timeout=20) as client:
-        return client.sendmail("anna@nordlicht.example", rcpts, raw)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def suppressed(relay: RelayThread, address: str) -> bool:
-    assert relay.service is not None
-    return relay.call(relay.service.store.find_suppression(address)) is not None
-
-
-QUOTED_FOOTER = (
-    "\r\n\r\nAm 20.11.2026 um 10:00 schrieb Anna Nowak <anna@nordlicht.example>:\r\n"
-    "> Guten Tag, kurz zu unserer Routenplanung.\r\n> -- \r\n"
-    "> Sie k\xf6nnen dem jederzeit widersprechen: Antworten Sie einfach mit \u201eNein danke\u201c oder STOP.\r\n"
-)
 
 
 def test_nein_danke_suppresses_sender_and_original_recipient(relay_and_watcher, mailbox, upstream):
@@ -90,13 +29,13 @@ def test_nein_danke_suppresses_sender_and_original_recipient(relay_and_watcher, 
     mailbox.append(
         reply("Assistenz <assistenz@firma.de>", "offer-1@nordlicht.example", "Nein danke.\r\n" + QUOTED_FOOTER)
     )
-    assert wait_for(lambda: suppressed(relay, "kontakt@firma.de") and suppressed(relay, "assistenz@firma.de"))
+    assert wait_until(lambda: suppressed(relay, "kontakt@firma.de") and suppressed(relay, "assistenz@firma.de"))
     assert time.monotonic() - started < 10
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         send(relay, ["kontakt@firma.de"], outgoing("offer-2@nordlicht.example", "kontakt@firma.de"))
     code, text = refused.value.recipients["kontakt@firma.de"]
     assert code == 550 and b'reply "No thanks"' in text
-    assert wait_for(lambda: any("$OptOut" in flags for flags in mailbox.flags().values()))
+    assert wait_until(lambda: any("$OptOut" in flags for flags in mailbox.flags().values()))
 
 
 def test_positive_reply_and_out_of_office_quoting_footer_suppress_no_one(relay_and_watcher, mailbox, upstream):
@@ -120,7 +59,7 @@ def test_positive_reply_and_out_of_office_quoting_footer_suppress_no_one(relay_a
     )
     assert relay.service is not None and relay.service.watcher is not None
     watcher = relay.service.watcher
-    assert wait_for(lambda: watcher.status().messages_handled >= 2)
+    assert wait_until(lambda: watcher.status().messages_handled >= 2)
     assert not suppressed(relay, "kontakt@firma.de")
     assert send(relay, ["kontakt@firma.de"], outgoing("offer-4@nordlicht.example", "kontakt@firma.de")) == {}
 
@@ -141,7 +80,7 @@ def test_hard_bounce_suppresses_with_reason_bounce(relay_and_watcher, mailbox, t
         b"Subject: Routenplanung\r\n\r\n--B--\r\n"
     )
     mailbox.append(bounce)
-    assert wait_for(lambda: suppressed(relay, "alt@firma.de"))
+    assert wait_until(lambda: suppressed(relay, "alt@firma.de"))
     assert gdpr_proxy(["-c", str(tmp_path / "config.yaml"), "suppress", "list"]) == 0
     listing = capsys.readouterr().out
     assert "bounce" in listing and "alt@firma.de" in listing
@@ -149,19 +88,12 @@ def test_hard_bounce_suppresses_with_reason_bounce(relay_and_watcher, mailbox, t
 
 def test_opt_out_confirmation_is_sent_once_in_the_repliers_language(relay_to, mailbox, upstream):
     relay = relay_to(
-        imap={
-            "host": "127.0.0.1",
-            "port": mailbox.port,
-            "security": "none",
-            "username": mailbox.user,
-            "password_env": PASSWORD_ENV,
-            "poll_seconds": 1,
-        },
+        imap=imap_settings(mailbox),
         watcher={"confirm_opt_out": True},
     )
     send(relay, ["kontakt@firma.de"], outgoing("offer-9@nordlicht.example", "kontakt@firma.de"))
     mailbox.append(reply("kontakt@firma.de", "offer-9@nordlicht.example", "Nein danke.\r\n" + QUOTED_FOOTER))
-    assert wait_for(
+    assert wait_until(
         lambda: any(r.rcpt_tos == ["kontakt@firma.de"] and b"Auto-Submitted" in r.data for r in upstream.received)
     )
     note = next(r for r in upstream.received if b"Auto-Submitted: auto-replied" in r.data)
