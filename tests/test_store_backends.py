@@ -170,6 +170,15 @@ async def test_personal_data_has_every_section(store: Store) -> None:
     assert held["consent_history"] == []
 
 
+async def test_delivery_recorded_after_erasure_leaves_no_trace(store: Store) -> None:
+    """A message accepted upstream just as the person was forgotten must not bring them back."""
+    await store.erase_address(JAN, "cli")
+    await store.record_delivery("late@nordlicht.example", [JAN, EVA])
+    assert await store.contact(JAN) is None
+    assert await store.recipients_of(["late@nordlicht.example"]) == [EVA]
+    assert (await store.contact(EVA) or {}).get("first_contact_at")
+
+
 async def test_erasure_leaves_only_the_keyed_hash(store: Store) -> None:
     await store.upsert_contacts([{"address": JAN, "name": "Jan", "marketing_consent": "granted"}], "import")
     await store.record_delivery("m1@nordlicht.example", [JAN, EVA])

@@ -98,6 +98,10 @@ class Backend(ABC):
         """Run a write; the number of rows it changed."""
 
     @abstractmethod
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one write for each row of parameters, in a single trip to the database."""
+
+    @abstractmethod
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT into a table with an ``id`` column; the new row's id."""
 
@@ -204,6 +208,14 @@ class SqliteBackend(Backend):
             except sqlite3.Error as exc:
                 raise StoreError(str(exc)) from None
         return cur.rowcount
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._check()
+        async with self.exclusive():
+            try:
+                await self._db.executemany(sql, rows)
+            except (sqlite3.Error, ValueError) as exc:
+                raise StoreError(str(exc)) from None
 
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._check()
@@ -451,6 +463,13 @@ class PostgresBackend(Backend):
             except _pg_errors() as exc:
                 raise self._error(exc) from None
         return _rowcount(str(status))
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self._connection() as conn:
+            try:
+                await conn.executemany(numbered_placeholders(sql), rows)
+            except _pg_errors() as exc:
+                raise self._error(exc) from None
 
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         row = await self.fetchone(sql + " RETURNING id", params)

@@ -7,6 +7,8 @@ from typing import Any
 
 from .base import StoreBase, now
 
+_NOT_FORGOTTEN = "WHERE NOT EXISTS (SELECT 1 FROM suppressions WHERE kind = 'hash' AND value = ?)"
+
 
 class RelayedMixin(StoreBase):
     async def contact(self, address: str) -> dict[str, Any] | None:
@@ -22,27 +24,31 @@ class RelayedMixin(StoreBase):
         return {row["address"]: dict(row) for row in rows}
 
     async def record_delivery(self, message_id: str | None, addresses: Iterable[str]) -> None:
-        """Mark addresses as contacted (first and last contact) once upstream accepted the mail."""
+        """Mark addresses as contacted (first and last contact) once upstream accepted the mail.
+
+        Two statements, one trip each (this is in the time the mail client waits).  The
+        Message-ID record goes first: should the process die in between, a reply can still be
+        traced, and the next message merely repeats the full disclosure.  An address forgotten
+        while the message was on its way (its keyed hash is suppressed) is not recorded again.
+        """
         stamp = now()
-        async with self.transaction():
-            for address in addresses:
-                if await self._one(
-                    "SELECT 1 FROM suppressions WHERE kind = 'hash' AND value = ?", (self.address_hash(address),)
-                ):
-                    continue  # forgotten while this message was on its way: record nothing
-                await self._write(
-                    "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
-                    "first_contact_at = COALESCE(contacts.first_contact_at, excluded.first_contact_at), "
-                    "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
-                    (address, stamp, stamp, stamp, stamp),
-                )
-                if message_id:
-                    await self._write(
-                        "INSERT INTO sent_messages (message_id, address, sent_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        (message_id, address, stamp),
-                    )
+        people = [(a, self.address_hash(a)) for a in dict.fromkeys(addresses)]
+        if not people:
+            return
+        if message_id:
+            await self._backend.execute_many(
+                "INSERT INTO sent_messages (message_id, address, sent_at) SELECT ?, ?, ? "
+                + _NOT_FORGOTTEN
+                + " ON CONFLICT DO NOTHING",
+                [(message_id, address, stamp, hashed) for address, hashed in people],
+            )
+        await self._backend.execute_many(
+            "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
+            "SELECT ?, ?, ?, ?, ? " + _NOT_FORGOTTEN + " ON CONFLICT (address) DO UPDATE SET "
+            "first_contact_at = COALESCE(contacts.first_contact_at, excluded.first_contact_at), "
+            "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
+            [(address, stamp, stamp, stamp, stamp, hashed) for address, hashed in people],
+        )
 
     async def recipients_of(self, message_ids: Iterable[str]) -> list[str]:
         """Addresses a relayed message went to, for replies that follow In-Reply-To/References."""
