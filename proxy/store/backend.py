@@ -200,14 +200,16 @@ class SqliteBackend(Backend):
             raise StoreError(f"cannot open store {path}: {exc}") from None
         return backend
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _write(self, sql: str, params: Sequence[Any]) -> aiosqlite.Cursor:
         self._check()
         async with self.exclusive():
             try:
-                cur = await self._db.execute(sql, params)
-            except sqlite3.Error as exc:
+                return await self._db.execute(sql, params)
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection was closed
                 raise StoreError(str(exc)) from None
-        return cur.rowcount
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return (await self._write(sql, params)).rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._check()
@@ -218,13 +220,7 @@ class SqliteBackend(Backend):
                 raise StoreError(str(exc)) from None
 
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self._check()
-        async with self.exclusive():
-            try:
-                cur = await self._db.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise StoreError(str(exc)) from None
-        return int(cur.lastrowid or 0)
+        return int((await self._write(sql, params)).lastrowid or 0)
 
     # Reads do not wait for the writers' turn: the relay's RCPT checks stay fast.
     # One trip to the database thread per query (execute, fetch and close would be three).

@@ -134,33 +134,29 @@ def search_uids(lines: Sequence[bytes | bytearray]) -> list[int]:
 
 def response_code(lines: Sequence[bytes | bytearray], name: str) -> int | None:
     """A numeric response code such as ``[UIDVALIDITY 123]`` anywhere in a response."""
-    pattern = re.compile(rb"\[" + name.encode() + rb" (\d+)\]", re.IGNORECASE)
-    for line in lines:
-        if isinstance(line, bytes):
-            m = pattern.search(line)
-            if m:
-                return int(m.group(1))
-    return None
+    m = _first_match(lines, re.compile(rb"\[" + name.encode() + rb" (\d+)\]", re.IGNORECASE))
+    return int(m.group(1)) if m else None
 
 
 def permanent_flags(lines: Sequence[bytes | bytearray]) -> frozenset[str] | None:
     """The ``[PERMANENTFLAGS (...)]`` of a SELECT response, lower-cased; None if absent."""
-    for line in lines:
-        if isinstance(line, bytes):
-            m = re.search(rb"\[PERMANENTFLAGS \(([^)]*)\)\]", line, re.IGNORECASE)
-            if m:
-                return frozenset(m.group(1).decode("ascii", "replace").lower().split())
-    return None
+    m = _first_match(lines, re.compile(rb"\[PERMANENTFLAGS \(([^)]*)\)\]", re.IGNORECASE))
+    return frozenset(m.group(1).decode("ascii", "replace").lower().split()) if m else None
 
 
 def status_value(lines: Sequence[bytes | bytearray], name: str) -> int | None:
     """A value from a STATUS response: ``STATUS "INBOX" (UIDVALIDITY 123)``."""
-    pattern = re.compile(rb"\b" + name.encode() + rb" (\d+)", re.IGNORECASE)
+    m = _first_match(lines, re.compile(rb"\b" + name.encode() + rb" (\d+)", re.IGNORECASE))
+    return int(m.group(1)) if m else None
+
+
+def _first_match(lines: Sequence[bytes | bytearray], pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+    """The first match of ``pattern`` in the response's text lines (literals are skipped)."""
     for line in lines:
         if isinstance(line, bytes):
             m = pattern.search(line)
             if m:
-                return int(m.group(1))
+                return m
     return None
 
 
