@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from .mime.wrap import fill
 from .templates import FALLBACK_LANGUAGE, language_problems, template_problems
 
 PLACEHOLDERS = ("sender_name", "company", "privacy_policy_url", "opt_out_address", "source", "reason")
@@ -118,16 +119,7 @@ def _wrap_html(markup: str) -> str:
     """Break long lines at spaces (insignificant in HTML) so no mail line grows too long;
     spaces inside tags are kept so a link's start tag stays on one line."""
     protected = re.sub(r"<[^>]*>", lambda m: m.group().replace(" ", "\x00"), markup)
-    lines: list[str] = []
-    current = ""
-    for word in protected.split(" "):
-        if current and len(current) + 1 + len(word) > _HTML_WIDTH:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}" if current else word
-    lines.append(current)
-    return "\n".join(lines).replace("\x00", " ")
+    return "\n".join(fill(protected.split(" "), _HTML_WIDTH)).replace("\x00", " ")
 
 
 def _to_html(text: str, code: str, direction: str) -> str:

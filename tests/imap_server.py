@@ -24,14 +24,12 @@ from pathlib import Path
 
 from pysasl.hashing import BuiltinHash
 
+from tests.ports import free_port
+
 PYMAP = Path(sys.executable).with_name("pymap")
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

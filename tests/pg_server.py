@@ -16,7 +16,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port as _free_port
 
 SERVER_USER = "postgres"
 
@@ -38,12 +39,6 @@ def _bin_dir() -> Path | None:
         return Path(versions[-1]).parent
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -87,7 +82,15 @@ class PostgresServer:
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
             )
             done = server._run(
-                "pg_ctl", "-D", str(server.data), "-o", options, "-l", str(root / "server.log"), "-w", "start",
+                "pg_ctl",
+                "-D",
+                str(server.data),
+                "-o",
+                options,
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "start",
                 check=False,
             )
             if done.returncode == 0:
@@ -101,8 +104,22 @@ class PostgresServer:
 
     def sql(self, statement: str) -> str:
         done = self._run(
-            "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.sockets), "-p", str(self.port),
-            "-U", "postgres", "-d", "postgres", "-c", statement,
+            "psql",
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.sockets),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            statement,
         )
         return done.stdout
 

@@ -26,7 +26,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from proxy.config import load_config
-from tests.harness import free_port, upstream_settings, wait_until, write_config
+from tests.harness import upstream_settings, wait_until, write_config
+from tests.ports import free_port
 from tests.test_hostile_smtp import FROM, PLAIN, merged
 from tests.test_upstream_faults import CustomServer, RejectingAuthenticator
 from tests.upstream import Received, RecordingHandler, RecordingServer

@@ -32,7 +32,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from proxy import cli_service, control
 from proxy.admin import UserError
 from proxy.config import Config
-from tests.harness import free_port, upstream_settings, write_config
+from tests.harness import upstream_settings, write_config
+from tests.ports import free_port
 from tests.upstream import RecordingHandler
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from tests.harness import RelayThread, free_port, upstream_settings, wait_until
+from tests.harness import RelayThread, upstream_settings, wait_until
+from tests.ports import free_port
 from tests.test_hostile_smtp import FROM, PLAIN, TO, merged
 from tests.upstream import RecordingHandler, RecordingServer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port
+from tests.ports import free_port
 
 SWAKS = shutil.which("swaks")
 needs_swaks = pytest.mark.skipif(SWAKS is None, reason="swaks is not installed (apt-get install swaks)")

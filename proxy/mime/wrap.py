@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 WIDTH = 76
 # No break before these (French puts a space before them) nor after an opening guillemet.
@@ -21,6 +22,20 @@ def _words(line: str) -> list[str]:
     return words
 
 
+def fill(words: Iterable[str], width: int) -> list[str]:
+    """Greedy fill: as many words per line as fit in ``width`` (a longer word stands alone)."""
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return lines
+
+
 @functools.lru_cache(maxsize=64)  # the same few footers are inserted again and again
 def wrap_footer(text: str, flowed: bool, delsp: bool) -> tuple[str, ...]:
     """Lines of the footer.  Each line of text is a hard line; long ones are broken at spaces
@@ -31,15 +46,7 @@ def wrap_footer(text: str, flowed: bool, delsp: bool) -> tuple[str, ...]:
         if not logical:
             out.append("")
             continue
-        chunks: list[str] = []
-        current = ""
-        for word in _words(logical):
-            if current and len(current) + 1 + len(word) > WIDTH:
-                chunks.append(current)
-                current = word
-            else:
-                current = f"{current} {word}" if current else word
-        chunks.append(current)
+        chunks = fill(_words(logical), WIDTH)
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             if flowed:

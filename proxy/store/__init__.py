@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..config import Config
 
 
-class Store(SuppressionsMixin, RelayedMixin, ContactsMixin, VerdictsMixin, CheckpointsMixin, StoreBase):
+class Store(ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, StoreBase):
     """The whole store API."""
 
 

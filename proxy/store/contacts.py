@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from ..addresses import domain_of, parent_domains
-from .base import StoreBase, now
+from .base import now
+from .suppressions import SuppressionsMixin
 
 ConsentKind = Literal["tracking", "marketing"]
 ConsentValue = Literal["unknown", "granted", "denied"]
@@ -44,7 +44,7 @@ def _mention_pattern(address: str) -> re.Pattern[str]:
     return re.compile(r"(?<![A-Za-z0-9._%+-])" + re.escape(address) + r"(?![A-Za-z0-9-]|\.[A-Za-z0-9])", re.IGNORECASE)
 
 
-class ContactsMixin(StoreBase):
+class ContactsMixin(SuppressionsMixin):
     # -- contacts ----------------------------------------------------------------------
 
     async def erased_among(self, addresses: Iterable[str]) -> set[str]:
@@ -125,13 +125,11 @@ class ContactsMixin(StoreBase):
     async def personal_data(self, address: str) -> dict[str, Any]:
         """Everything the store holds about ``address``, section by section."""
         contact = await self._read_one("SELECT * FROM contacts WHERE address = ?", (address,))
-        domains = parent_domains(domain_of(address))
-        marks = ",".join("?" * len(domains))
+        where, params = self.blocking(address)
         suppressions = await self._all(
-            "SELECT kind, value, reason, source, note, created_at FROM suppressions "
-            f"WHERE (kind = 'address' AND value = ?) OR (kind = 'hash' AND value = ?) "
-            f"OR (kind = 'domain' AND value IN ({marks})) ORDER BY created_at, id",
-            (address, self.address_hash(address), *domains),
+            f"SELECT kind, value, reason, source, note, created_at FROM suppressions WHERE {where} "
+            "ORDER BY created_at, id",
+            params,
         )
         sent = await self._all(
             "SELECT message_id, sent_at FROM sent_messages WHERE address = ? ORDER BY sent_at", (address,)

@@ -50,15 +50,24 @@ class SuppressionsMixin(StoreBase):
 
     async def find_suppression(self, address: str) -> Suppression | None:
         """The entry that blocks ``address`` (normalised), by address, keyed hash or domain."""
-        domains = parent_domains(domain_of(address))
-        marks = ",".join("?" * len(domains))
+        where, params = self.blocking(address)
         row = await self._read_one(
-            "SELECT kind, value, reason, source, note, created_at FROM suppressions "
-            f"WHERE (kind = 'address' AND value = ?) OR (kind = 'hash' AND value = ?) "
-            f"OR (kind = 'domain' AND value IN ({marks})) ORDER BY created_at LIMIT 1",
-            (address, self.address_hash(address), *domains),
+            f"SELECT kind, value, reason, source, note, created_at FROM suppressions WHERE {where} "
+            "ORDER BY created_at LIMIT 1",
+            params,
         )
         return Suppression(*row) if row else None
+
+    def blocking(self, address: str) -> tuple[str, tuple[str, ...]]:
+        """WHERE clause and parameters for the suppressions that block ``address``:
+        the address itself, its keyed hash, its domain or any parent domain."""
+        domains = parent_domains(domain_of(address))
+        marks = ",".join("?" * len(domains))
+        where = (
+            "((kind = 'address' AND value = ?) OR (kind = 'hash' AND value = ?) "
+            f"OR (kind = 'domain' AND value IN ({marks})))"
+        )
+        return where, (address, self.address_hash(address), *domains)
 
     async def remove_suppression_if(self, kind: SuppressionKind, value: str, reason: str) -> bool:
         """Remove an entry only if it has this reason (a dismissed review never lifts an opt-out)."""
