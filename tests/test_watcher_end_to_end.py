@@ -103,3 +103,14 @@ def test_opt_out_confirmation_is_sent_once_in_the_repliers_language(relay_to, ma
     mailbox.append(reply("kontakt@firma.de", "offer-9@nordlicht.example", "STOP\r\n"))
     time.sleep(2.5)
     assert sum(b"Auto-Submitted: auto-replied" in r.data for r in upstream.received) == 1
+
+
+def test_reply_suppresses_only_original_recipients_at_the_repliers_company(relay_and_watcher, mailbox, upstream):
+    """One message to two companies: an assistant at one cannot opt out the other."""
+    relay = relay_and_watcher
+    raw = outgoing("offer-7@nordlicht.example", "kontakt@firma.de, ceo@startup.io")
+    assert send(relay, ["kontakt@firma.de", "vertrieb@sales.firma.de", "ceo@startup.io"], raw) == {}
+    mailbox.append(reply("Assistenz <assistenz@firma.de>", "offer-7@nordlicht.example", "Nein danke.\r\n"))
+    assert wait_until(lambda: suppressed(relay, "assistenz@firma.de"))
+    assert suppressed(relay, "kontakt@firma.de") and suppressed(relay, "vertrieb@sales.firma.de")
+    assert not suppressed(relay, "ceo@startup.io")

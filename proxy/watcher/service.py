@@ -77,8 +77,8 @@ class ReplyProcessor:
     async def _opt_out(self, verdict: Verdict, mid: str | None, handled: Handled) -> None:
         """The replier and the original recipients of the message they answer."""
         people = [a for a in (self._normalise(x) for x in (verdict.sender, *verdict.addresses)) if a]
-        people += await self.store.recipients_of(verdict.in_reply_to)
-        people = list(dict.fromkeys(people))
+        originals = await self.store.recipients_of(verdict.in_reply_to)
+        people = list(dict.fromkeys(people + answered_for(people[0] if people else None, originals)))
         if verdict.verdict == "erasure":
             for address in people:
                 outcome = await handle_erasure_request(
@@ -150,6 +150,25 @@ class ReplyProcessor:
                 await self.watcher.move(message.folder, message.uid, settings.move_to)
         except Exception as exc:  # flagging is a convenience; the verdict is already stored
             log.warning("could not flag or move UID %d in %s: %s", message.uid, message.folder, exc)
+
+
+def answered_for(replier: str | None, originals: list[str]) -> list[str]:
+    """The original recipients a reply speaks for.
+
+    A message to one person: that person, whoever answers (an assistant, an alias).  A message
+    to several: only those at the replier's own domain or its subdomains; an assistant at one
+    company cannot opt out someone at another.
+    """
+    if len(originals) == 1:
+        return originals
+    if replier is None:
+        return []
+    domain = domain_of(replier)
+    return [a for a in originals if _same_organisation(domain_of(a), domain)]
+
+
+def _same_organisation(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
 def make_watcher(
