@@ -38,13 +38,13 @@ from pathlib import Path
 
 from aioimaplib import aioimaplib
 
-from proxy.config import Config
-from proxy.rules import RuleHolder, load_rules
+from proxy.classify.classifier import classify
+from proxy.config.imap import ImapSettings
+from proxy.config.settings import Config
+from proxy.rules.ruleset import RuleHolder, load_rules
 from proxy.store import Store
-from proxy.watcher.imap import ImapWatcher
-from proxy.watcher.service import ReplyProcessor
-from proxy.watcher.settings import ImapSettings
-from proxy.watcher.verdict import classify
+from proxy.watcher.actions import ReplyProcessor
+from proxy.watcher.imap.follow import ImapWatcher
 
 from .watcher_data import Mailbox, fixture_replies, write_maildir
 

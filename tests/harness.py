@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from proxy.app import Service, start_service, stop_service
-from proxy.config import load_config
-from proxy.rules import RuleHolder
+from proxy.config.settings import load_config
+from proxy.rules.ruleset import RuleHolder
+from proxy.service.app import Service, start_service, stop_service
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:

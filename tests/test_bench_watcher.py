@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bench import watcher
 from bench.watcher_data import fixture_replies, messages
-from proxy.rules import load_rules
-from proxy.watcher.verdict import classify
+from proxy.classify.classifier import classify
+from proxy.rules.ruleset import load_rules
 
 
 def test_generated_mailbox_is_a_realistic_mix() -> None:

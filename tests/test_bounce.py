@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.watcher import mimeparse
-from proxy.watcher.bounce import parse_bounce
-from proxy.watcher.optout_rules import OptoutRules, load_optout_rules
-from proxy.watcher.verdict import classify
+from proxy.classify import mimeparse
+from proxy.classify.bounce import parse_bounce
+from proxy.classify.classifier import classify
+from proxy.rules.optout import OptoutRules, load_optout_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "replies"

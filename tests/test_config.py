@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main as gdpr_proxy
-from proxy.config import Config, ConfigError, load_config
+from proxy.cli.commands import main as gdpr_proxy
+from proxy.config.settings import Config, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"

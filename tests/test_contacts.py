@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-import proxy.cli
-from proxy.cli_rights import add_commands
+import proxy.cli.commands
+from proxy.cli.rights import add_commands
 from proxy.store import Store
 from tests.harness import upstream_settings, write_config
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from proxy.config import load_config
+from proxy.config.settings import load_config
 from tests.harness import upstream_settings, wait_until, write_config
 from tests.ports import free_port
 from tests.test_hostile_smtp import FROM, PLAIN, merged

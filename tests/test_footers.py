@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.footers import KINDS, FooterRules, render_footer
+from proxy.rules.footers import KINDS, FooterRules, render_footer
 from proxy.schema import SchemaError, load_file, load_text
 
 RULES_FILE = Path(__file__).parent.parent / "rules" / "footers.yaml"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from proxy.config.imap import ImapSettings
 from proxy.schema import SchemaError, load_text
-from proxy.watcher.imap import FetchedMessage, FolderUnavailable, HandlerFailed, ImapError, ImapWatcher
-from proxy.watcher.imap_conn import mailbox_arg
-from proxy.watcher.imap_fetch import fallback_plan, plan_for
-from proxy.watcher.imap_parse import ParseError, fetch_items, parse_bodystructure, tokenize
-from proxy.watcher.settings import ImapSettings
+from proxy.watcher.imap.connection import mailbox_arg
+from proxy.watcher.imap.fetch import fallback_plan, plan_for
+from proxy.watcher.imap.follow import FetchedMessage, FolderUnavailable, HandlerFailed, ImapError, ImapWatcher
+from proxy.watcher.imap.parse import ParseError, fetch_items, parse_bodystructure, tokenize
 from tests.imap_server import ImapServer, TlsFront, make_cert
 
 PASSWORD_ENV = "TEST_IMAP_WATCHER_PASSWORD"

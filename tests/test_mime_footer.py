@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.footers import FooterRules, render_footer
 from proxy.mime import MARKER_HEADER, MimeError, insert_footer
+from proxy.rules.footers import FooterRules, render_footer
 from proxy.schema import load_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messages"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy import notify
+from proxy.service import sd_notify as notify
 
 
 class NotifySocket:

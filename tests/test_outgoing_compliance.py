@@ -164,7 +164,7 @@ def test_signed_message_refused_by_policy(tmp_path, upstream, relay_to):
 
 
 def test_preview_shows_exactly_what_the_relay_sends(tmp_path, upstream, relay_to, capsysbinary):
-    from proxy.cli import main as gdpr_proxy
+    from proxy.cli.commands import main as gdpr_proxy
 
     relay = relay_to()
     raw = thunderbird_message()
@@ -183,7 +183,7 @@ def test_preview_shows_exactly_what_the_relay_sends(tmp_path, upstream, relay_to
 
 
 def test_rules_explain_says_why(tmp_path, relay_to, capsys):
-    from proxy.cli import main as gdpr_proxy
+    from proxy.cli.commands import main as gdpr_proxy
 
     relay = relay_to()
     grant_tracking_consent(relay, "ceo@startup.io")

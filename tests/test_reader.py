@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.watcher.htmltext import html_to_text
-from proxy.watcher.optout_rules import OptoutRules, load_optout_rules
-from proxy.watcher.quotes import strip_quoted, unflow
-from proxy.watcher.reader import MAX_NEW_TEXT, Reply, read_reply
+from proxy.classify.htmltext import html_to_text
+from proxy.classify.quotes import strip_quoted, unflow
+from proxy.classify.reader import MAX_NEW_TEXT, Reply, read_reply
+from proxy.rules.optout import OptoutRules, load_optout_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "replies"

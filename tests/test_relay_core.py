@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main as gdpr_proxy
+from proxy.cli.commands import main as gdpr_proxy
 from tests.harness import RelayThread, wait_until
 
 MESSAGE = (
@@ -228,7 +228,7 @@ def upstream_settings_for(port: int) -> dict[str, object]:
 
 
 def test_status_counts_what_happened_today(tmp_path, upstream, relay_to):
-    from proxy.status import service_status
+    from proxy.service.status import service_status
 
     relay = relay_to()
     send(relay, ["jan@kunde.example"])

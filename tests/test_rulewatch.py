@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.rules import RuleHolder
-from proxy.rulewatch import start_watching, watch_rules
+from proxy.rules.ruleset import RuleHolder
+from proxy.service.rulewatch import start_watching, watch_rules
 
 INTERVAL = 0.05
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from proxy import cli_service, service_install
-from proxy.admin import UserError
-from proxy.config import Config
-from proxy.service_install import TEMPLATE_FILES, TEMPLATES
+from proxy.cli import service as cli_service
+from proxy.config.settings import Config
+from proxy.rights.suppression_list import UserError
+from proxy.service import install as service_install
+from proxy.service.install import TEMPLATE_FILES, TEMPLATES
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(

@@ -29,9 +29,10 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from proxy import cli_service, control
-from proxy.admin import UserError
-from proxy.config import Config
+from proxy.cli import service as cli_service
+from proxy.config.settings import Config
+from proxy.rights.suppression_list import UserError
+from proxy.service import control
 from tests.harness import upstream_settings, write_config
 from tests.ports import free_port
 from tests.upstream import RecordingHandler

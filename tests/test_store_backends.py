@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import Config
+from proxy.config.settings import Config
 from proxy.store import Store, StoreError, open_store, today
 from proxy.store.backend import mask_url, numbered_placeholders
 from proxy.store.schema import MIGRATIONS, postgresql_ddl

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main as gdpr_proxy
+from proxy.cli.commands import main as gdpr_proxy
 from tests.harness import RelayThread
 from tests.test_hostile_smtp import FROM, PLAIN, RawClient
 

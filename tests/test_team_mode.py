@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from proxy.cli import main as gdpr_proxy
+from proxy.cli.commands import main as gdpr_proxy
 from tests.harness import RelayThread, upstream_settings, wait_until, write_config
 from tests.journey import QUOTED_FOOTER, imap_settings, outgoing, send, suppressed
 from tests.pg_server import PostgresServer, pg_url, postgres_server  # noqa: F401 (fixtures)

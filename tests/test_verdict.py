@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proxy.classify.classifier import Verdict, classify
+from proxy.rules.optout import OptoutFile, OptoutRules, load_optout_rules
 from proxy.schema import SchemaError, load_text
-from proxy.watcher.optout_rules import OptoutFile, OptoutRules, load_optout_rules
-from proxy.watcher.verdict import Verdict, classify
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_FILE = ROOT / "rules" / "optout.yaml"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from proxy.cli import main as gdpr_proxy
+from proxy.cli.commands import main as gdpr_proxy
 from tests.harness import RelayThread, wait_until
 from tests.imap_server import ImapServer
 from tests.journey import QUOTED_FOOTER, imap_settings, outgoing, reply, send, suppressed

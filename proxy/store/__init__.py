@@ -21,7 +21,7 @@ from .suppressions import Suppression, SuppressionKind, SuppressionsMixin
 from .verdicts import VerdictsMixin
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from proxy.config.settings import Config
 
 
 class Store(ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, StoreBase):

@@ -10,9 +10,9 @@ import email.policy
 import email.utils
 from email.message import EmailMessage
 
-from ..answers import AnswerRules
-from ..config import SenderConfig
-from ..headers import safe_header_value
+from proxy.config.settings import SenderConfig
+from proxy.relay.headers import safe_header_value
+from proxy.rules.answers import AnswerRules
 
 
 def confirmation_message(

@@ -1,0 +1,181 @@
+"""Cut a plain-text reply down to what the person wrote.
+
+Removes ">" quoting, the attribution line or header block a client writes above the
+quoted original (from that point on everything is the original), the "-- " signature
+(our own plain-text footer sits behind one) and any line carrying a phrase of our footer.
+Quoted text must never be read as the person's words: it contains our "reply No thanks"
+footer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from proxy.classify.textnorm import fold, normalize
+
+# "-----Original Message-----", "-------- Message d'origine --------", "---- Forwarded ----":
+# any language, recognised by shape.
+GENERIC_SEPARATOR = r"^[-_=*]{3,}\s*[^-_=*\s][^-_=*]{2,60}?\s*[-_=*]{3,}$"
+_KEY = re.compile(r"^[\s*>]*([^:：<>@]{1,30}?)\s*\**\s*[:：]")
+_RULE_LINE = re.compile(r"^[\s_\-=*]*$")
+_MAX_ATTRIBUTION_LINE = 400
+
+
+def _combine(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [f"(?:{p})" for p in patterns]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+@dataclass(frozen=True)
+class QuoteRules:
+    """Compiled markers of where a quoted original starts."""
+
+    attribution: re.Pattern[str] | None = None  # the whole attribution, from its first word
+    attribution_line: re.Pattern[str] | None = None  # a line that ends an attribution
+    separators: re.Pattern[str] | None = field(default_factory=lambda: _combine([GENERIC_SEPARATOR]))
+    header_from: frozenset[str] = frozenset({"from"})
+    header_sent: frozenset[str] = frozenset({"sent", "date"})
+
+    @classmethod
+    def build(
+        cls,
+        attribution: Iterable[str],
+        attribution_line: Iterable[str],
+        separators: Iterable[str],
+        header_from: Iterable[str],
+        header_sent: Iterable[str],
+    ) -> QuoteRules:
+        return cls(
+            attribution=_combine(attribution),
+            attribution_line=_combine(attribution_line),
+            separators=_combine([GENERIC_SEPARATOR, *separators]),
+            header_from=frozenset(fold(k).strip() for k in header_from),
+            header_sent=frozenset(fold(k).strip() for k in header_sent),
+        )
+
+
+GENERIC = QuoteRules()
+
+
+def _quote_prefix(depth: int) -> str:
+    return ">" * depth + (" " if depth else "")
+
+
+def unflow(text: str, delsp: bool) -> str:
+    """Undo RFC 3676 format=flowed soft line breaks (Thunderbird, Apple Mail)."""
+    out: list[str] = []
+    pending: str | None = None  # a flowed line waiting for its continuation
+    pending_depth = -1
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        depth = len(line) - len(line.lstrip(">"))
+        body = line[depth:]
+        if body.startswith(" "):
+            body = body[1:]  # space-stuffing
+        if pending is not None and (depth != pending_depth or body == "-- "):
+            out.append(_quote_prefix(pending_depth) + pending)  # a signature line never joins
+            pending = None
+        if pending is not None:
+            body = pending + body
+            pending = None
+        if body.endswith(" ") and body != "-- ":
+            pending, pending_depth = (body[:-1] if delsp else body), depth
+            continue
+        out.append(_quote_prefix(depth) + body)
+    if pending is not None:
+        out.append(_quote_prefix(pending_depth) + pending)
+    return "\n".join(out)
+
+
+def _header_block_at(lines: Sequence[str], i: int, rules: QuoteRules) -> bool:
+    m = _KEY.match(lines[i])
+    if not m or fold(m.group(1)).strip(" *") not in rules.header_from:
+        return False
+    for nxt in lines[i + 1 : i + 6]:
+        k = _KEY.match(nxt)
+        if k and fold(k.group(1)).strip(" *") in rules.header_sent:
+            return True
+    return False
+
+
+def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
+    """How many lines an attribution starting at line i spans (0 if none).
+
+    Gmail wraps long attributions ("On Tue, ... Jane <" / "jane@example.com> wrote:"), so
+    patterns for the whole attribution are also tried on up to three adjacent lines joined;
+    a join is refused when its later lines are an attribution on their own, so that the
+    person's last line above an unwrapped attribution is kept.
+    """
+    line = lines[i].strip()
+    if len(line) > _MAX_ATTRIBUTION_LINE:
+        return 0
+    for pattern in (rules.attribution, rules.attribution_line):
+        if pattern is not None and pattern.search(line):
+            return 1
+    whole = rules.attribution
+    if whole is None:
+        return 0
+    parts = [line]
+    for nxt in lines[i + 1 : i + 3]:
+        stripped = nxt.strip()
+        if not stripped or len(stripped) > _MAX_ATTRIBUTION_LINE:
+            break
+        parts.append(stripped)
+        if whole.search(" ".join(parts)):
+            if any(whole.search(" ".join(parts[k:])) for k in range(1, len(parts))):
+                return 0
+            return len(parts)
+    return 0
+
+
+@functools.lru_cache(maxsize=8)
+def _normalized_fingerprints(footer_fingerprints: tuple[str, ...]) -> list[str]:
+    """The same few dozen phrases arrive with every reply: normalise them once per rule set."""
+    return [f for f in (normalize(p) for p in footer_fingerprints) if f]
+
+
+def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Sequence[str] = ()) -> str:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    fingerprints = _normalized_fingerprints(tuple(footer_fingerprints))
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if not stripped:
+            out.append("")
+            i += 1
+            continue
+        if stripped.startswith(">"):
+            i += 1
+            continue
+        if line.rstrip() == "--" or line == "-- ":
+            break
+        if fingerprints:
+            norm = f" {normalize(stripped)} "
+            if any(f" {f} " in norm for f in fingerprints):
+                break
+        if rules.separators is not None and rules.separators.match(stripped):
+            break
+        if _header_block_at(lines, i, rules):
+            break
+        span = _attribution_at(lines, i, rules)
+        if span:
+            # An attribution above ">" quoting may be followed by inline answers, which are
+            # the person's words; above an unquoted original it ends the reply.
+            rest = (ln.strip() for ln in lines[i + span :])
+            following = next((ln for ln in rest if ln), "")
+            if following.startswith(">"):
+                i += span
+                continue
+            break
+        out.append(line.rstrip())
+        i += 1
+    while out and _RULE_LINE.match(out[-1]):
+        out.pop()
+    while out and not out[0].strip():
+        out.pop(0)
+    return "\n".join(out)

@@ -1,0 +1,304 @@
+"""The user's configuration: typed, validated entirely at start-up.
+
+Every option is documented with its default in config.example.yaml; a test keeps the two
+in step.  With no config file at all the relay runs on embedded defaults: loopback on port
+2525, SQLite in the XDG data directory, and capture mode (nothing leaves the machine).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from proxy.config.imap import ImapSettings
+from proxy.rights.subject_rights import RetentionConfig
+from proxy.schema import Positive, PositiveFloat, SchemaError, SourceError, load_file
+from proxy.store import StoreError, is_postgresql_url, mask_url
+
+APP = "gdpr-mail-proxy"
+
+
+def xdg_dir(variable: str, fallback: str) -> Path:
+    base = os.environ.get(variable)
+    return (Path(base) if base else Path.home() / fallback) / APP
+
+
+def default_config_path() -> Path:
+    return xdg_dir("XDG_CONFIG_HOME", ".config") / "config.yaml"
+
+
+def default_data_dir() -> Path:
+    # systemd's StateDirectory= sets STATE_DIRECTORY for the system service.
+    state = os.environ.get("STATE_DIRECTORY")
+    return Path(state) if state else xdg_dir("XDG_DATA_HOME", ".local/share")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where a password comes from; never inline."""
+
+    password_env: str | None = None
+    password_file: str | None = None
+    password_credential: str | None = None
+
+    @property
+    def has_password_source(self) -> bool:
+        return bool(self.password_env or self.password_file or self.password_credential)
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    allow_remote: bool = False
+    hostname: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalUser(SecretSource):
+    username: str = ""
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if not self.username:
+            problems.append(("username", "required"))
+        if not self.has_password_source:
+            problems.append(("", "needs password_env, password_file or password_credential"))
+        return problems
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    max_message_bytes: Positive = 50 * 1024 * 1024
+    max_recipients: Positive = 100
+    require_auth: bool = False
+    users: tuple[LocalUser, ...] = ()
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    timeout_seconds: PositiveFloat = 300.0
+    max_connections: Positive = 100
+    auth_failures_per_minute: Positive = 5
+
+
+@dataclass(frozen=True)
+class UpstreamConfig(SecretSource):
+    host: str = ""
+    port: int | None = None
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    ca_file: str | None = None
+    timeout_seconds: PositiveFloat = 60.0
+    pool_size: int = 4
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        return {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if not self.host:
+            problems.append(("host", "required when upstream is configured"))
+        if self.username and not self.has_password_source:
+            problems.append(("username", "needs password_env, password_file or password_credential"))
+        if self.security == "none" and self.username and not is_loopback(self.host):
+            problems.append(("security", "'none' would send the password in clear text over the network"))
+        if self.pool_size < 0:
+            problems.append(("pool_size", "must be 0 (no reuse) or more"))
+        return problems
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """Who writes: fills the disclosure footer.  Missing values make the footer say so."""
+
+    name: str = ""
+    company: str = ""
+    privacy_policy_url: str = ""
+    opt_out_address: str = ""
+    unsubscribe_url: str | None = None
+    default_language: str = "en"
+    default_source: str = "public professional sources (company website or professional network)"
+    default_reason: str = "your role at your company, which our offer concerns"
+
+
+@dataclass(frozen=True)
+class AddressConfig:
+    strip_subaddress: bool = True
+    subaddress_separators: str = "+"
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    retry_seconds: PositiveFloat = 300.0
+    max_retry_seconds: PositiveFloat = 3600.0
+    give_up_after_hours: PositiveFloat = 120.0
+
+
+@dataclass(frozen=True)
+class WatcherConfig:
+    """What the reply watcher does with what it finds (the mailbox is in ``imap:``)."""
+
+    uncertain: Literal["suppress_until_reviewed", "review_only"] = "suppress_until_reviewed"
+    suppress_domain: bool = False  # an opt-out blocks the replier's whole domain
+    flag_keyword: str | None = None  # e.g. "$OptOut": IMAP keyword set on classified replies
+    move_to: str | None = None  # folder to move opt-out, erasure and bounce messages to
+    confirm_opt_out: bool = False  # send "you have been removed" to people who opt out
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    upstream: UpstreamConfig | None = None
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    addresses: AddressConfig = field(default_factory=AddressConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    imap: ImapSettings | None = None
+    watcher: WatcherConfig = field(default_factory=WatcherConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    data_dir: str | None = None
+    store: str | None = None
+    capture_dir: str | None = None
+    rules_dir: str | None = None
+    source: str = field(default="(embedded defaults)", compare=False, metadata={"internal": True})
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if not is_loopback(self.listen.host):
+            if not self.listen.allow_remote:
+                problems.append(
+                    (
+                        "listen.host",
+                        "not a loopback address: set listen.allow_remote: true to expose the relay",
+                    )
+                )
+            if not self.smtp.require_auth:
+                problems.append(("smtp.require_auth", "must be true when listening beyond loopback (no open relay)"))
+        if self.smtp.require_auth and not self.smtp.users:
+            problems.append(("smtp.users", "require_auth is true but no users are configured"))
+        if bool(self.smtp.tls_certificate) != bool(self.smtp.tls_key):
+            problems.append(("smtp.tls_certificate", "tls_certificate and tls_key go together"))
+        problems.extend(self._check_store())
+        if self.upstream is not None:
+            for key in ("name", "company", "privacy_policy_url", "opt_out_address"):
+                if not getattr(self.sender, key):
+                    problems.append(
+                        (f"sender.{key}", "required before sending for real (the disclosure footer needs it)")
+                    )
+        return problems
+
+    def _check_store(self) -> list[tuple[str, str]]:
+        if self.store and "://" in self.store and not self.uses_postgresql:
+            return [("store", "a SQLite file path, or a postgresql:// URL")]
+        if self.store_url:
+            try:
+                parts = urlsplit(self.store_url)
+                parts.port  # noqa: B018 (raises on a port that is not a number)
+            except ValueError as exc:
+                return [("store", f"not a valid PostgreSQL URL ({mask_url(self.store_url)}): {exc}")]
+        return []
+
+    # -- resolved paths -----------------------------------------------------------------
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    @property
+    def uses_postgresql(self) -> bool:
+        """``store: postgresql://...``: a database the team shares, instead of the SQLite file."""
+        return is_postgresql_url(self.store)
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL URL (it may hold a password: show store_display instead), or None."""
+        return self.store if self.store and self.uses_postgresql else None
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite file.  A PostgreSQL store has none: asking is an error, never a stray file."""
+        if self.uses_postgresql:
+            raise StoreError(f"the store is a PostgreSQL database ({self.store_display}), not a file")
+        return Path(self.store).expanduser() if self.store else self.data_path / "store.sqlite3"
+
+    @property
+    def store_display(self) -> str:
+        """Where the store is, for messages and logs: the file, or the URL without its password."""
+        return mask_url(self.store_url) if self.store_url else str(self.store_path)
+
+    @property
+    def capture_path(self) -> Path:
+        return Path(self.capture_dir).expanduser() if self.capture_dir else self.data_path / "capture"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_path / "queue"
+
+    @property
+    def user_rules_path(self) -> Path:
+        if self.rules_dir:
+            return Path(self.rules_dir).expanduser()
+        return xdg_dir("XDG_CONFIG_HOME", ".config") / "rules"
+
+    @property
+    def capture_mode(self) -> bool:
+        return self.upstream is None
+
+
+class ConfigError(Exception):
+    def __init__(self, errors: list[SourceError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def load_config(path: Path | None, *, explicit: bool = False) -> Config:
+    """Load ``path`` (or the default location); embedded defaults when no file exists.
+
+    ``explicit`` means the user named the file: then it must exist.
+    """
+    if path is None:
+        path = default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError([SourceError(str(path), None, "", "no such file")])
+        return Config()
+    try:
+        config = load_file(path, Config)
+    except SchemaError as exc:
+        raise ConfigError(exc.errors) from None
+    return Config(**{**config.__dict__, "source": str(path)})
+
+
+def insecure_permissions_warning(config: Config) -> str | None:
+    """Warn when a config that names password sources is readable by other users."""
+    if config.source.startswith("("):
+        return None
+    try:
+        mode = Path(config.source).stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077 and (config.upstream is not None or config.smtp.users):
+        return f"{config.source} is readable by other users; consider chmod 600"
+    return None

@@ -1,0 +1,244 @@
+"""Handing a message on: to the user's real SMTP server, or into the capture Maildir.
+
+Both answer with a DeliveryResult that says, per recipient, accepted or refused (with the
+code and text), so that the dispatcher decides what the mail client is told.  Connection
+problems become 451 refusals for every recipient: the mail stays with the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from proxy.config.secrets import read_secret
+from proxy.config.settings import UpstreamConfig
+
+log = logging.getLogger("gdpr_proxy.delivery")
+
+
+@dataclass
+class DeliveryResult:
+    accepted: list[str] = field(default_factory=list)
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    unreachable: str | None = None  # set when no transaction could be attempted
+
+    @classmethod
+    def all_refused(
+        cls, recipients: list[str], code: int, text: str, unreachable: str | None = None
+    ) -> DeliveryResult:
+        return cls([], {r: (code, text) for r in recipients}, unreachable)
+
+
+class Upstream(Protocol):
+    description: str
+    captures: bool
+
+    async def deliver(
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+    ) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...
+
+
+class CaptureMaildir:
+    """Capture mode: write what would have been sent into a Maildir instead of sending it.
+
+    The file holds exactly the bytes that would have left, preceded by ``Return-Path`` and one
+    ``Delivered-To`` per envelope recipient, as a local delivery agent writes them.
+    """
+
+    captures = True
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.description = f"capture Maildir {directory}"
+        for sub in ("tmp", "new", "cur"):
+            (directory / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._counter = 0
+
+    def _write(self, mail_from: str, recipients: list[str], raw: bytes) -> Path:
+        self._counter += 1
+        name = f"{time.time_ns()}.P{os.getpid()}Q{self._counter}.{socket.gethostname()}"
+        envelope = f"Return-Path: <{mail_from}>\r\n" + "".join(f"Delivered-To: {r}\r\n" for r in recipients)
+        tmp = self.directory / "tmp" / name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, envelope.encode("utf-8", "surrogateescape"))
+            view = memoryview(raw)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.directory / "new" / name
+        os.rename(tmp, final)
+        return final
+
+    async def deliver(
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+    ) -> DeliveryResult:
+        try:
+            await asyncio.to_thread(self._write, mail_from, recipients, raw)
+        except OSError as exc:
+            return DeliveryResult.all_refused(recipients, 451, f"capture folder not writable: {exc.strerror}")
+        return DeliveryResult(accepted=list(recipients))
+
+    async def close(self) -> None:
+        return None
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)  # verification and hostname check on
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class _StaleConnection(Exception):
+    """A pooled connection that the server had closed: safe to retry on a new one."""
+
+
+class SmtpUpstream:
+    """The user's real server, through aiosmtplib, with a small pool of reused connections."""
+
+    captures = False
+
+    def __init__(self, config: UpstreamConfig):
+        self.config = config
+        self.description = f"{config.host}:{config.effective_port} ({config.security})"
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._password: str | None = None
+        self._context = tls_context(config.ca_file) if config.security != "none" else None
+
+    def _client(self) -> aiosmtplib.SMTP:
+        cfg = self.config
+        if cfg.username and self._password is None:
+            self._password = read_secret(cfg.password_env, cfg.password_file, cfg.password_credential)
+        return aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.effective_port,
+            use_tls=cfg.security == "tls",
+            start_tls=cfg.security == "starttls",
+            tls_context=self._context,
+            timeout=cfg.timeout_seconds,
+            username=cfg.username,
+            password=self._password,
+        )
+
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
+        while self._idle:
+            smtp = self._idle.pop()
+            if smtp.is_connected:
+                return smtp, True
+        smtp = self._client()
+        await smtp.connect()
+        if not smtp.esmtp_extensions:
+            # Without STARTTLS aiosmtplib sends no EHLO on connect, and SMTPUTF8, 8BITMIME and
+            # SIZE would go unannounced on a fresh connection.
+            await smtp.ehlo()
+        return smtp, False
+
+    def _release(self, smtp: aiosmtplib.SMTP) -> None:
+        if smtp.is_connected and len(self._idle) < self.config.pool_size:
+            self._idle.append(smtp)
+        else:
+            smtp.close()
+
+    async def deliver(
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+    ) -> DeliveryResult:
+        for _attempt in range(2):
+            try:
+                smtp, reused = await self._connection()
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                return self._unreachable(recipients, exc)
+            try:
+                result = await self._transaction(smtp, reused, mail_from, recipients, raw, smtputf8)
+            except _StaleConnection:
+                smtp.close()
+                continue
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                smtp.close()
+                return self._unreachable(recipients, exc)
+            self._release(smtp)
+            return result
+        return DeliveryResult.all_refused(recipients, 451, "server closed the connection", "disconnected")
+
+    def _unreachable(self, recipients: list[str], exc: BaseException) -> DeliveryResult:
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if isinstance(code, int) and 400 <= code < 600:
+            return DeliveryResult.all_refused(recipients, code, message)
+        log.warning("upstream %s: %s", self.description, message)
+        return DeliveryResult.all_refused(recipients, 451, message, unreachable=message)
+
+    async def _transaction(
+        self,
+        smtp: aiosmtplib.SMTP,
+        reused: bool,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        utf8: bool,
+    ) -> DeliveryResult:
+        options = []
+        if utf8 and smtp.supports_extension("smtputf8"):
+            options.append("SMTPUTF8")
+        if smtp.supports_extension("8bitmime") and not raw.isascii():
+            options.append("BODY=8BITMIME")
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(raw)}")
+        try:
+            # A pooled connection is clean after its last 250 (failures are reset at once), so
+            # no RSET: a server that closed it meanwhile shows up here as a disconnect.
+            response = await smtp.mail(mail_from, options=options)
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            if reused:
+                raise _StaleConnection() from exc
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            await _reset(smtp)
+            return DeliveryResult.all_refused(recipients, exc.code, exc.message)
+        del response
+        result = DeliveryResult()
+        for rcpt in recipients:
+            try:
+                await smtp.rcpt(rcpt)
+                result.accepted.append(rcpt)
+            except aiosmtplib.SMTPResponseException as exc:
+                result.refused[rcpt] = (exc.code, exc.message)
+        if not result.accepted:
+            await _reset(smtp)
+            return result
+        try:
+            await smtp.data(raw)
+        except aiosmtplib.SMTPResponseException as exc:
+            await _reset(smtp)
+            refused = {r: (exc.code, exc.message) for r in result.accepted}
+            refused.update(result.refused)
+            return DeliveryResult([], refused)
+        return result
+
+    async def close(self) -> None:
+        while self._idle:
+            smtp = self._idle.pop()
+            try:
+                await asyncio.wait_for(smtp.quit(), 2)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+
+async def _reset(smtp: aiosmtplib.SMTP) -> None:
+    try:
+        await smtp.rset()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        smtp.close()

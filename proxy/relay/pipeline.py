@@ -1,0 +1,97 @@
+"""A message's way through the relay: an ordered list of small named steps.
+
+Each step does one thing to a MessageContext (plan recipients, add a footer, strip
+trackers...).  A step that refuses the message raises Reject with the SMTP reply; a step
+that changes the message records its name in ``ctx.applied``.  Steps never talk SMTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from proxy.config.settings import Config
+from proxy.rules.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from proxy.store import Store
+
+log = logging.getLogger("gdpr_proxy.pipeline")
+
+
+class Reject(Exception):
+    """A step refuses the whole message; ``reply`` is the SMTP reply for the client."""
+
+    def __init__(self, reply: str):
+        super().__init__(reply)
+        self.reply = reply
+
+
+@dataclass
+class RecipientPlan:
+    """What the relay will do for one envelope recipient."""
+
+    address: str  # as the client gave it
+    normalised: str
+    domain: str
+    contact: dict[str, Any] | None = None
+    region: str = ""
+    language: str = "en"
+    first_contact: bool = True
+    footer_kind: Literal["first_contact", "follow_up"] | None = None  # None: no footer
+    footer_values: dict[str, str] = field(default_factory=dict)
+    strip_trackers: bool = False
+
+    def treatment(self) -> tuple[Any, ...]:
+        """Recipients with equal treatment share one version of the message."""
+        footer = (self.footer_kind, self.language, tuple(sorted(self.footer_values.items())))
+        return (footer if self.footer_kind else None, self.strip_trackers)
+
+
+@dataclass
+class Version:
+    """One variant of the message and the recipients it goes to."""
+
+    recipients: list[RecipientPlan]
+    raw: bytes
+    actions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MessageContext:
+    mail_from: str
+    raw: bytes
+    recipients: list[RecipientPlan]
+    rules: RuleSet
+    config: Config
+    store: Store
+    message_id: str | None = None
+    smtputf8: bool = False
+    versions: list[Version] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    unmodifiable: str | None = None  # why the message must leave exactly as it came
+    unmodified: bytes = b""  # the message as received (line endings checked), before any change
+    split_each: bool = False  # every recipient gets a copy addressed to them alone
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def label(self) -> str:
+        """How log lines name this message: by Message-ID, never by content."""
+        return f"<{self.message_id}>" if self.message_id else "<no Message-ID>"
+
+
+StepFunc = Callable[[MessageContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: StepFunc
+
+
+async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
+    for step in steps:
+        await step.run(ctx)

@@ -1,0 +1,103 @@
+"""Every SMTP reply the relay gives, with enhanced status codes (RFC 3463).
+
+The texts are what a salesperson sees in the mail client's error box, so they say what
+happened and what to do, in plain words and in ASCII (clients show nothing else reliably).
+"""
+
+from __future__ import annotations
+
+import re
+
+from proxy.store import Suppression
+
+REASON_WORDS = {
+    "opt-out": 'reply "No thanks"',
+    "erasure": "asked for erasure of their data",
+    "bounce": "address no longer exists (bounce)",
+    "manual": "added by hand",
+    "import": "imported list",
+    "unsubscribe": "unsubscribe request",
+    "review": "reply waiting for your review: gdpr-proxy review",
+}
+
+BARE_EOL_IN_HEADER = (
+    "550 5.6.0 Message refused: its header has a bare CR or LF line ending, "
+    "which could hide an extra header; not sent"
+)
+NUL_IN_HEADER = (
+    "550 5.6.0 Message refused: its header contains a NUL byte, which mail software may read "
+    "as the end of the line; not sent"
+)
+STORE_UNAVAILABLE = "451 4.3.0 Opt-out list cannot be read right now; not sent, your client will retry"
+INTERNAL_ERROR = "451 4.3.0 Internal error in the relay; not sent, your client will retry"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients for one message; send the rest in another message"
+SIGNED_REFUSED = (
+    "554 5.7.0 Signed or encrypted message refused by policy: the disclosure footer cannot be added "
+    "without breaking the signature; send it unsigned"
+)
+UNMODIFIABLE_REFUSED = (
+    "554 5.6.0 Message structure too broken to add the disclosure footer safely; "
+    "not sent (policy unmodifiable_messages: refuse)"
+)
+
+
+def ascii_text(text: str) -> str:
+    """Reply text must be one ASCII line."""
+    text = re.sub(r"[\r\n\t]+", " ", text)
+    return text.encode("ascii", "backslashreplace").decode("ascii").strip()
+
+
+def opted_out(address: str, entry: Suppression) -> str:
+    why = REASON_WORDS.get(entry.reason, entry.reason)
+    if entry.kind == "domain":
+        what = f"the whole domain {entry.value} opted out on {entry.date} ({why})"
+    elif entry.kind == "hash":
+        what = f"recipient asked to be forgotten on {entry.date}"
+    else:
+        what = f"recipient opted out on {entry.date} ({why})"
+    return ascii_text(f"550 5.7.1 <{address}>: {what}; not sent")
+
+
+def consumer_without_consent(address: str, domain: str) -> str:
+    return ascii_text(
+        f"550 5.7.1 <{address}>: {domain} is a consumer mail provider and no marketing consent is "
+        f"recorded; cold e-mail to private persons needs prior consent. Not sent "
+        f"(record consent: gdpr-proxy consent {address} --marketing granted)"
+    )
+
+
+SEVERAL_RECIPIENTS_REFUSED = (
+    "554 5.7.1 Message refused by policy several_recipients: cold e-mail goes to one person at a time; "
+    "send one message per recipient"
+)
+
+
+def bad_address(address: str, problem: str) -> str:
+    return ascii_text(f"553 5.1.3 <{address}>: {problem}")
+
+
+def accepted(delivered: int, queued: int = 0, bounced: int = 0, captured: bool = False) -> str:
+    if captured:
+        return f"250 2.0.0 Captured for {delivered} recipient(s), not sent (capture mode)"
+    text = f"250 2.0.0 Sent to {delivered} recipient(s)"
+    if queued:
+        text += f"; {queued} held for retry by the relay"
+    if bounced:
+        text += f"; {bounced} refused by your server, you will get a bounce"
+    return text
+
+
+def upstream_failure(code: int, message: str) -> str:
+    """Pass the upstream server's answer through, marked as coming from it."""
+    if not 400 <= code < 600:
+        code = 451
+    enhanced = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\s+", message)
+    status = enhanced.group(1) if enhanced else ("4.4.0" if code < 500 else "5.0.0")
+    if enhanced:
+        message = message[enhanced.end() :]
+    status = f"{code // 100}{status[1:]}"  # the class digit must agree with the reply code
+    return ascii_text(f"{code} {status} Your mail server answered: {message}")
+
+
+def upstream_unreachable(problem: str) -> str:
+    return ascii_text(f"451 4.4.1 Your mail server cannot be reached ({problem}); not sent, will retry")

@@ -1,0 +1,281 @@
+"""The SMTP edge: aiosmtpd hooks, the only place where outcomes become SMTP replies.
+
+Thin on purpose: RCPT runs the recipient checks, DATA runs the pipeline and the
+dispatcher.  Whatever goes wrong inside answers 451 (the client keeps the message), never
+250 and never a crash of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import time
+import warnings
+from collections import Counter, defaultdict, deque
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from proxy.addresses import AddressError, AddressPolicy, domain_of, normalise
+from proxy.config.secrets import SecretError, read_secret
+from proxy.config.settings import Config, LocalUser, is_loopback
+from proxy.outbound.dispatch import dispatch, record_delivered
+from proxy.outbound.spool import Spool
+from proxy.outbound.upstream import Upstream
+from proxy.relay import replies
+from proxy.relay.headers import message_id
+from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
+from proxy.relay.steps import message_steps
+from proxy.relay.steps.recipients import first_refusal, recipient_checks
+from proxy.rules.ruleset import RuleHolder
+from proxy.store import Store, StoreError
+
+log = logging.getLogger("gdpr_proxy.smtp")
+
+
+class Authenticator:
+    """Local users from the config; failures are rate-limited per client address."""
+
+    def __init__(self, users: tuple[LocalUser, ...], failures_per_minute: int):
+        self._users: dict[str, str] = {}
+        for user in users:
+            password = read_secret(user.password_env, user.password_file, user.password_credential)
+            self._users[user.username] = password or ""
+        self._limit = failures_per_minute
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        peer = str(session.peer[0]) if session.peer else "?"
+        recent = self._failures[peer]
+        while recent and recent[0] < time.monotonic() - 60:
+            recent.popleft()
+        if len(recent) >= self._limit:
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins; wait a minute")
+        if isinstance(data, LoginPassword):
+            login = data.login.decode("utf-8", "replace")
+            expected = self._users.get(login)
+            given = data.password.decode("utf-8", "replace")
+            if expected is not None and hmac.compare_digest(expected.encode(), given.encode()):
+                return AuthResult(success=True, auth_data=login)
+        recent.append(time.monotonic())
+        log.warning("failed login from %s", peer)
+        return AuthResult(success=False, handled=False)
+
+
+class RelayHandler:
+    def __init__(self, config: Config, store: Store, rules: RuleHolder, upstream: Upstream, spool: Spool):
+        self.config = config
+        self.store = store
+        self.rules = rules
+        self.upstream = upstream
+        self.spool = spool
+        self.address_policy = AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
+        self.checks = recipient_checks()
+        self.steps = message_steps()
+        self.in_flight = 0
+        self.pending_counts: Counter[str] = Counter()
+
+    async def record_spooled(self, message_id: str | None, recipients: list[str]) -> None:
+        """A spooled copy went out: first and last contact, as for mail relayed at once."""
+        addresses = []
+        for address in recipients:
+            try:
+                addresses.append(normalise(address, self.address_policy))
+            except AddressError:
+                continue
+        try:
+            await self.store.record_delivery(message_id, addresses)
+        except StoreError as exc:
+            log.error("<%s> delivered from the queue but not recorded in the store: %s", message_id, exc)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.config.smtp.users:  # nothing to log in to: do not invite clients to try
+            responses = [r for r in responses if not r.startswith("250-AUTH")]
+        # aiosmtpd reads pipelined commands correctly but does not announce it.
+        responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        try:
+            normalised = normalise(address, self.address_policy)
+        except AddressError as exc:
+            return replies.bad_address(address, str(exc))
+        try:
+            refusal = await first_refusal(self.checks, self.store, self.rules.current, address, normalised)
+        except StoreError as exc:
+            log.error("store unavailable at RCPT: %s", exc)
+            return replies.STORE_UNAVAILABLE
+        if refusal:
+            check, reply = refusal
+            envelope.__dict__.setdefault("refused", []).append(check)
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.append(" ".join(rcpt_options))
+        envelope.__dict__.setdefault("normalised", {})[address] = normalised
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_flight += 1
+        try:
+            return await self._relay(envelope)
+        finally:
+            self.in_flight -= 1
+
+    async def _relay(self, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        # The pipeline holds the message from here on; a 25 MB attachment need not be kept twice.
+        envelope.original_content = envelope.content = None
+        normalised: dict[str, str] = envelope.__dict__.get("normalised", {})
+        plans = [
+            RecipientPlan(address=a, normalised=normalised[a], domain=domain_of(normalised[a]))
+            for a in envelope.rcpt_tos
+        ]
+        ctx = MessageContext(
+            mail_from=envelope.mail_from or "",
+            raw=raw,
+            recipients=plans,
+            rules=self.rules.current,  # the rules this message started with, whatever reloads meanwhile
+            config=self.config,
+            store=self.store,
+            smtputf8=envelope.smtp_utf8,
+        )
+        ctx.message_id = message_id(raw)
+        result = "error"
+        try:
+            await run_pipeline(self.steps, ctx)
+            outcome = await dispatch(ctx, self.upstream, self.spool)
+            if outcome.delivered:
+                await record_delivered(ctx, outcome.delivered)
+            reply = outcome.reply
+            result = f"upstream={outcome.upstream_code} delivered={len(outcome.delivered)}"
+            if outcome.queued or outcome.bounced:
+                result += f" queued={len(outcome.queued)} bounced={len(outcome.bounced)}"
+        except Reject as exc:
+            reply, result = exc.reply, "refused"
+        except StoreError as exc:
+            log.error("%s store unavailable: %s", ctx.label, exc)
+            reply = replies.STORE_UNAVAILABLE
+        except Exception:
+            log.exception("%s internal error; answered 451", ctx.label)
+            reply = replies.INTERNAL_ERROR
+        took = (time.monotonic() - ctx.started) * 1000
+        log.info(
+            "%s rcpts=%d refused_at_rcpt=%d versions=%d steps=%s %s reply=%s %.1fms",
+            ctx.label,
+            len(plans),
+            len(envelope.__dict__.get("refused", [])),
+            len(ctx.versions),
+            ",".join(ctx.applied) or "none",
+            result,
+            reply[:3],
+            took,
+        )
+        self._count(reply, ctx)
+        return reply
+
+    def _count(self, reply: str, ctx: MessageContext) -> None:
+        """Daily counters for `status`, kept in memory and written in batches (no cost per message)."""
+        name = "relayed" if reply.startswith("250") else "refused" if reply.startswith("5") else "deferred"
+        self.pending_counts[name] += 1
+        if name == "relayed" and ctx.applied:
+            self.pending_counts["modified"] += 1
+
+    async def flush_counts(self) -> None:
+        counts, self.pending_counts = self.pending_counts, Counter()
+        try:
+            for name, amount in counts.items():
+                await self.store.count_event(name, amount)
+        except StoreError:
+            self.pending_counts.update(counts)  # kept for the next flush
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %s", type(error).__name__)
+        return "421 4.3.0 Internal error in the relay; closing connection"
+
+
+class ConnectionCount:
+    """Open client connections of one server, for its max_connections limit."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open = 0
+
+
+class RelaySMTP(SMTP):
+    """aiosmtpd's server with a cap on concurrent connections and a 421 for idle clients."""
+
+    connections = ConnectionCount(100)  # replaced per server by smtp_factory
+    _counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._counted:  # STARTTLS: the same connection gets a new TLS transport
+            super().connection_made(transport)
+            return
+        if self.connections.open >= self.connections.limit:
+            transport.write(b"421 4.7.0 Too many connections to the relay; try again shortly\r\n")  # type: ignore[attr-defined]
+            transport.close()
+            return
+        self._counted = True
+        self.connections.open += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self.connections.open -= 1
+            super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd just closes the socket; a reply tells the client why (RFC 5321 4.5.3.2).
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(b"421 4.4.2 Connection idle too long; closing\r\n")
+        super()._timeout_cb()
+
+
+def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None) -> Any:
+    authenticator = (
+        Authenticator(config.smtp.users, config.smtp.auth_failures_per_minute) if config.smtp.users else None
+    )
+
+    connections = ConnectionCount(config.smtp.max_connections)
+    # aiosmtpd would look this up (reverse DNS, blocking the event loop) for every connection.
+    hostname = config.listen.hostname or socket.getfqdn()
+
+    def factory() -> RelaySMTP:
+        with warnings.catch_warnings():
+            if is_loopback(config.listen.host):  # plain-text AUTH on loopback is the intended set-up
+                warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            server = _make_server()
+        server.connections = connections
+        return server
+
+    def _make_server() -> RelaySMTP:
+        return RelaySMTP(
+            handler,
+            data_size_limit=config.smtp.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="gdpr-mail-proxy",
+            tls_context=tls_context,
+            timeout=config.smtp.timeout_seconds,
+            auth_required=config.smtp.require_auth,
+            # Desktop clients use "no encryption" on loopback; beyond it, TLS is required for AUTH.
+            auth_require_tls=tls_context is not None and not is_loopback(config.listen.host),
+            authenticator=authenticator,
+        )
+
+    return factory
+
+
+__all__ = ["Authenticator", "RelayHandler", "RelaySMTP", "SecretError", "smtp_factory"]

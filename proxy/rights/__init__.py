@@ -1,0 +1,1 @@
+"""Data-subject rights and the suppression list: access export, erasure, retention, contacts."""

@@ -1,0 +1,202 @@
+"""Data-subject rights and retention: access export (Art. 15), erasure (Art. 17), purge.
+
+The CLI (proxy/cli_rights.py), the running service (daily ``purge``) and the reply watcher
+(``handle_erasure_request``) all come through here.  Addresses are normalised with the
+configured policy before they reach the store, exactly as the relay stores them.
+
+This module must not import proxy.config or proxy.admin at run time: the config holds a
+RetentionConfig, so proxy.config imports this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from proxy.addresses import DEFAULT_POLICY, AddressPolicy, normalise
+from proxy.rules.answers import AnswerRules, render_answer
+from proxy.schema import Positive
+from proxy.store import Store, StoreError
+
+if TYPE_CHECKING:
+    # Only for annotations: proxy.config imports RetentionConfig from here.
+    from proxy.config.settings import Config
+
+log = logging.getLogger("gdpr_proxy.rights")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long personal data is kept (``retention:`` in the config)."""
+
+    contacts_without_reply_days: Positive = 180
+    relayed_messages_days: Positive = 90
+    verdicts_days: Positive = 365
+    erasure_requests: Literal["automatic", "confirm"] = "confirm"
+
+
+def retention_of(config: Config) -> RetentionConfig:
+    return config.retention
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# -- access (Art. 15) --------------------------------------------------------------------
+
+
+async def export_personal_data(
+    store: Store, config: Config, answers: AnswerRules, address: str, language: str | None = None
+) -> dict[str, Any]:
+    """Everything held about ``address`` (normalised), plus a ready-to-send answer."""
+    held: dict[str, Any] = {"address": address, "generated_at": _utc_now().isoformat(timespec="seconds")}
+    held.update(await store.personal_data(address))
+    contact = held["contact"] or {}
+    held["first_contact"] = contact.get("first_contact_at")
+    held["last_contact"] = contact.get("last_contact_at")
+    for entry in held["suppressions"]:
+        if entry["kind"] == "hash":
+            entry["value"] = "(keyed hash of the address, kept after erasure)"
+    sender = config.sender
+    retention = retention_of(config)
+    answer = render_answer(
+        answers,
+        language or contact.get("language") or sender.default_language,
+        held,
+        {
+            "source": contact.get("source") or sender.default_source,
+            "reason": contact.get("reason") or sender.default_reason,
+            "sender_name": sender.name or "(sender.name)",
+            "company": sender.company or "(sender.company)",
+            "opt_out_address": sender.opt_out_address or "(sender.opt_out_address)",
+            "privacy_policy_url": sender.privacy_policy_url or "(sender.privacy_policy_url)",
+            "contact_days": str(retention.contacts_without_reply_days),
+            "message_days": str(retention.relayed_messages_days),
+        },
+    )
+    held["answer"] = {
+        "language": answer.language,
+        "direction": answer.direction,
+        "to": address,
+        "subject": answer.subject,
+        "text": answer.text,
+    }
+    return held
+
+
+# -- erasure (Art. 17) -------------------------------------------------------------------
+
+
+def files_mentioning(config: Config, address: str) -> list[Path]:
+    """Message files outside the store that still contain ``address``: captured or queued mail.
+
+    The store cannot erase these (a queued copy may carry other recipients too), so the
+    user is told where they are.
+    """
+    needle = address.lower().encode()
+    found = []
+    for directory in (config.capture_path, config.queue_path):
+        if not directory.is_dir():
+            continue
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            try:
+                if needle in path.read_bytes().lower():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    removed: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+async def forget(store: Store, address: str, source: str = "cli") -> ForgetReport:
+    """Erase ``address`` (normalised) everywhere, keep its keyed hash, and leave no copy on disk.
+
+    A message the relay accepted just before the hash went in may still record its
+    delivery afterwards; erasing once more catches that.
+    """
+    removed = await store.erase_address(address, source)
+    for _ in range(3):
+        await store.compact()
+        if not await store.mentions(address):
+            break
+        more = await store.erase_address(address, source)
+        removed = {k: removed.get(k, 0) + more.get(k, 0) for k in {*removed, *more}}
+    else:
+        raise StoreError("the address was recorded again during erasure; run forget once more")
+    return ForgetReport(removed)
+
+
+async def handle_erasure_request(
+    store: Store,
+    address: str,
+    retention: RetentionConfig,
+    evidence: str,
+    *,
+    where: str = "reply",
+    message_id: str | None = None,
+    language: str | None = None,
+    policy: AddressPolicy = DEFAULT_POLICY,
+) -> str:
+    """An erasure request found in a reply: forget now, or hold it for a person to confirm.
+
+    With ``erasure_requests: confirm`` the request becomes a pending 'erasure' verdict and
+    the address is suppressed meanwhile, so nothing more is sent while it waits.
+    Returns one line saying what was done (without the address, for the log).
+    """
+    address = normalise(address, policy)
+    if retention.erasure_requests == "automatic":
+        report = await forget(store, address, source="watcher")
+        return f"erasure request: erased ({report.total} record(s) removed, keyed hash kept)"
+    await store.record_erasure_request(address, evidence, where, message_id, language)
+    return "erasure request: suppressed and pending confirmation (gdpr-proxy forget ADDRESS to erase)"
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    removed: dict[str, int] = field(default_factory=dict)  # table -> rows (would be) deleted
+    dry_run: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+    def lines(self) -> list[str]:
+        verb = "would delete" if self.dry_run else "deleted"
+        return [f"{table}: {verb} {count}" for table, count in self.removed.items()]
+
+
+async def purge(
+    store: Store, retention: RetentionConfig, now: dt.datetime | None = None, dry_run: bool = False
+) -> PurgeReport:
+    """Delete what is past its retention limit; suppressions and erasure hashes are kept."""
+    now = now or _utc_now()
+
+    def before(days: int) -> str:
+        return (now - dt.timedelta(days=days)).astimezone(dt.UTC).isoformat(timespec="seconds")
+
+    removed = await store.purge_older(
+        before(retention.contacts_without_reply_days),
+        before(retention.relayed_messages_days),
+        before(retention.verdicts_days),
+        dry_run=dry_run,
+    )
+    if not dry_run and any(removed.values()):
+        # Older page versions would otherwise stay in the WAL until the next checkpoint.
+        await store.checkpoint_quietly()
+    log.info("retention purge: %s", ", ".join(f"{t} {n}" for t, n in removed.items()))
+    return PurgeReport(removed, dry_run)

@@ -1,0 +1,152 @@
+"""The rule set: what users edit in rules/*.yaml, loaded, validated and held immutable.
+
+The shipped rule files travel inside the package (``proxy/rules/shipped/``, which the
+checkout also shows as the top-level ``rules/``) and are found through ``importlib.resources``,
+so a wheel, pipx or an editable checkout all read the same files.  A shipped file that is
+missing or empty is an incomplete installation and stops start-up: never an empty rule set.
+A file of the same name in the user's rule directory replaces the shipped one, so upgrades
+never overwrite a user's edits.  A rule set that does
+not validate never replaces a working one: ``RuleHolder.reload`` keeps the old set and
+remembers the errors for ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from proxy.mime import TrackerRules
+from proxy.rules.answers import AnswerRules
+from proxy.rules.footers import FooterRules, RenderedFooter
+from proxy.rules.optout import OptoutFile, OptoutRules
+from proxy.rules.policies import FreemailRules, PolicyRules
+from proxy.rules.regions import RegionRules
+from proxy.schema import SchemaError, SourceError, load_file
+
+log = logging.getLogger("gdpr_proxy.rules")
+
+SHIPPED_RULES = Path(str(files("proxy.rules") / "shipped"))
+
+# file name -> (attribute of RuleSet, schema)
+RULE_FILES: dict[str, tuple[str, type[Any]]] = {
+    "regions.yaml": ("regions", RegionRules),
+    "freemail.yaml": ("freemail", FreemailRules),
+    "policies.yaml": ("policies", PolicyRules),
+    "footers.yaml": ("footers", FooterRules),
+    "trackers.yaml": ("trackers", TrackerRules),
+    "optout.yaml": ("optout", OptoutFile),
+    "answers.yaml": ("answers", AnswerRules),
+}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    regions: RegionRules = field(default_factory=RegionRules)
+    freemail: FreemailRules = field(default_factory=FreemailRules)
+    policies: PolicyRules = field(default_factory=PolicyRules)
+    footers: FooterRules = field(default_factory=lambda: FooterRules(languages={}))
+    trackers: TrackerRules = field(default_factory=TrackerRules)
+    optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
+    answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
+    sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
+
+    @cached_property
+    def rendered_footers(self) -> dict[tuple[Any, ...], RenderedFooter]:
+        """Footers already rendered with these rules, by (language, kind, values)."""
+        return {}
+
+    @cached_property
+    def reply_rules(self) -> OptoutRules:
+        """The opt-out phrases compiled for the classifier, once per rule set."""
+        return OptoutRules.compile(self.optout)
+
+    @cached_property
+    def footer_fingerprints(self) -> tuple[str, ...]:
+        """Beginnings of our own footer sentences, so a quoted footer is never read as a reply."""
+        found: list[str] = []
+        for texts in self.footers.languages.values():
+            for template in (texts.first_contact, texts.follow_up):
+                for sentence in re.split(r"(?<=[.!?:])\s+|\n+", template):
+                    words = sentence.split("{")[0].split()
+                    if len(words) >= 4:
+                        found.append(" ".join(words[:5]))
+        return tuple(dict.fromkeys(found))
+
+
+class RulesError(Exception):
+    def __init__(self, errors: list[SourceError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def rule_file_paths(shipped: Path, user: Path | None) -> dict[str, Path]:
+    """Which file each rule comes from: the user's copy when there is one."""
+    chosen = {}
+    for name in RULE_FILES:
+        user_file = user / name if user else None
+        if user_file is not None and user_file.is_file():
+            chosen[name] = user_file
+        elif (shipped / name).is_file():
+            chosen[name] = shipped / name
+    return chosen
+
+
+def missing_shipped_rules(shipped: Path) -> list[SourceError]:
+    """The shipped rule files that are absent or empty: each one an installation fault."""
+    problems = []
+    for name in RULE_FILES:
+        path = shipped / name
+        if not path.is_file():
+            problems.append(SourceError(str(path), None, "", "shipped rule file missing: reinstall gdpr-mail-proxy"))
+        elif not path.read_text(encoding="utf-8", errors="replace").strip():
+            problems.append(SourceError(str(path), None, "", "shipped rule file is empty: reinstall gdpr-mail-proxy"))
+    return problems
+
+
+def load_rules(user_dir: Path | None = None, shipped: Path = SHIPPED_RULES) -> RuleSet:
+    errors: list[SourceError] = missing_shipped_rules(shipped)
+    if errors:
+        raise RulesError(errors)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, path in rule_file_paths(shipped, user_dir).items():
+        attribute, schema = RULE_FILES[name]
+        try:
+            values[attribute] = load_file(path, schema)
+            sources[attribute] = str(path)
+        except SchemaError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise RulesError(errors)
+    return RuleSet(**values, sources=sources)
+
+
+class RuleHolder:
+    """The current rule set; each message takes a reference at its start and keeps it."""
+
+    def __init__(self, user_dir: Path | None, shipped: Path = SHIPPED_RULES):
+        self.user_dir = user_dir
+        self.shipped = shipped
+        self.current = load_rules(user_dir, shipped)
+        self.errors: list[SourceError] = []
+
+    def reload(self) -> bool:
+        try:
+            new = load_rules(self.user_dir, self.shipped)
+        except RulesError as exc:
+            self.errors = exc.errors
+            for error in exc.errors:
+                log.error("rules not reloaded, keeping the running rules: %s", error)
+            return False
+        self.current = new
+        self.errors = []
+        log.info("rules reloaded")
+        return True
+
+    def watched_files(self) -> list[Path]:
+        return list(rule_file_paths(self.shipped, self.user_dir).values())

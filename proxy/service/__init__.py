@@ -1,0 +1,1 @@
+"""The running service: start-up, status, control socket, rule reload, systemd integration, logging."""
