@@ -56,6 +56,8 @@ class Attr:
     value_start: int  # raw value span without its quotes; -1 for a bare attribute
     value_end: int
     quote: str  # '"', "'" or "" (unquoted or bare)
+    start: int = -1  # where the attribute's name starts
+    end: int = -1  # just after its value (and closing quote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +85,14 @@ def parse_tag(text: str, start: int, name_end: int) -> Tag | None:
         name = m.group(1).lower()
         raw_value = m.group(2)
         if raw_value is None:
-            attr = Attr(name, "", -1, -1, "")
+            attr = Attr(name, "", -1, -1, "", m.start(), m.end())
         elif raw_value[:1] in ('"', "'"):
             if len(raw_value) < 2:
                 return None
-            attr = Attr(name, html.unescape(raw_value[1:-1]), m.start(2) + 1, m.end(2) - 1, raw_value[0])
+            value = html.unescape(raw_value[1:-1])
+            attr = Attr(name, value, m.start(2) + 1, m.end(2) - 1, raw_value[0], m.start(), m.end())
         else:
-            attr = Attr(name, html.unescape(raw_value), m.start(2), m.end(2), "")
+            attr = Attr(name, html.unescape(raw_value), m.start(2), m.end(2), "", m.start(), m.end())
         attrs.setdefault(name, attr)
         pos = m.end()
 

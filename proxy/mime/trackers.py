@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from proxy.schema import Regex, check_unique
 
@@ -23,15 +27,90 @@ class ShapeRules:
     max_pixel_size: Annotated[int, _not_negative] = 2
 
 
+# How a click-tracking redirect carries its target: as written, base64 (standard or URL-safe
+# alphabet, padding optional), or a base64/base32 JSON object whose target_key holds it.
+TargetEncoding = Literal["plain", "base64", "base64-json", "base32-json"]
+_MAX_TARGET = 4096
+
+
 @dataclass(frozen=True)
 class UrlRule:
     pattern: Regex  # re.search, case-insensitive, against the full URL
     example: str
-    target_param: str | None = None  # query parameter holding a click-tracked link's target
+    # Pixels only: the pattern also matches ordinary images (a mixed-use host, a common path),
+    # so an image that declares a content size (larger than shape.max_pixel_size) is kept.
+    sized_is_content: bool = False
+    # Links only: where the redirect's target sits.  target_param names a query parameter;
+    # without it the pattern's named group (?P<target>...) holds it (percent-encoded).
+    target_param: str | None = None
+    target_encoding: TargetEncoding = "plain"
+    target_key: str | None = None  # the JSON key holding the target, for the *-json encodings
 
     def check(self) -> Iterable[tuple[str, str]]:
-        if not re.search(self.pattern, self.example, re.IGNORECASE):
+        compiled = re.compile(self.pattern, re.IGNORECASE)
+        if not compiled.search(self.example):
             yield "example", f"does not match the pattern {self.pattern!r}"
+            return
+        if self.target_encoding.endswith("-json") and not self.target_key:
+            yield "target_key", f"required with target_encoding {self.target_encoding!r}"
+        elif self.unwraps and link_target(self, compiled, self.example) is None:
+            yield "example", "carries no recoverable http(s) target"
+
+    @property
+    def unwraps(self) -> bool:
+        return self.target_param is not None or "(?P<target>" in self.pattern
+
+
+def _b64decode(text: str) -> bytes:
+    text = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _b32decode(text: str) -> bytes:
+    text = text.strip().upper()
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+def is_web_target(url: str) -> bool:
+    """An absolute http(s) URL with a host, fit to be written into an href."""
+    if len(url) > _MAX_TARGET or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def link_target(rule: UrlRule, compiled: re.Pattern[str], url: str) -> str | None:
+    """The target a click-tracking URL redirects to, or None when it cannot be recovered."""
+    if rule.target_param is not None:
+        try:
+            values = parse_qs(urlsplit(url).query).get(rule.target_param, [])
+        except ValueError:
+            return None
+        raw = values[0] if values else ""
+    else:
+        m = compiled.search(url)
+        if m is None or "target" not in m.groupdict() or m.group("target") is None:
+            return None
+        raw = unquote(m.group("target"))
+    try:
+        if rule.target_encoding == "plain":
+            target = raw
+        elif rule.target_encoding == "base64":
+            target = _b64decode(raw).decode("utf-8")
+        else:
+            data = _b64decode(raw) if rule.target_encoding == "base64-json" else _b32decode(raw)
+            obj = json.loads(data.decode("utf-8"))
+            value = obj.get(rule.target_key) if isinstance(obj, dict) else None
+            if not isinstance(value, str):
+                return None
+            target = value
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    target = target.strip()
+    return target if is_web_target(target) else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +180,10 @@ class UrlMatcher:
         self.prefixes = frozenset(self.by_prefix)
 
     def match(self, url: str) -> tuple[str, UrlRule] | None:
+        found = self.match_compiled(url)
+        return (found[0], found[1]) if found else None
+
+    def match_compiled(self, url: str) -> tuple[str, UrlRule, re.Pattern[str]] | None:
         if not self.rules:
             return None
         if url.isascii():
@@ -115,7 +198,7 @@ class UrlMatcher:
         for i in candidates:
             vendor, rule, compiled = self.rules[i]
             if compiled.search(url):
-                return vendor, rule
+                return vendor, rule, compiled
         return None
 
 
