@@ -46,7 +46,7 @@ def test_bounce_fixtures(
 def test_dsn_carrying_our_footer_is_a_bounce_with_its_status(rules: OptoutRules) -> None:
     v = classify((FIXTURES / "bounce_rfc3464_with_footer.eml").read_bytes(), rules, FOOTER)
     assert v.verdict == "bounce"
-    assert v.evidence == "Action: failed; Status: 5.1.1"
+    assert v.evidence.startswith("Status: 5.1.1; recipient-gone")
     # The returned message's id lets the watcher find the prospect it was sent to.
     assert v.in_reply_to == ("20250303100000.1111@seller.example",)
 

@@ -1,10 +1,12 @@
-"""Recognise delivery failures and say which addresses failed, permanently or not.
+"""Read delivery failures: which recipient failed, why (bounce_reasons), and on what evidence.
 
-RFC 3464 reports (multipart/report; report-type=delivery-status) are read field by field.
-Servers that send plain-text notices (Exim, qmail, Postfix without DSN, Exchange NDRs,
-Gmail) are recognised by their sender and wording; the failed addresses are taken from the
-explanatory text only, never from the returned copy of our message, which carries the
-prospect's address in To: and our footer with "No thanks" in its body.
+RFC 3464 reports are read field by field; provider JSON notices (Amazon SES) by their keys;
+plain-text notices of servers that send no report (Exim, qmail, Sendmail, Exchange, Gmail,
+Domino, hosters) by their wording.  Addresses are taken from the report or the explanation
+only, never from the returned copy of our message, which carries the prospect's address in
+To: and our footer with "No thanks" in its body.  The address we wrote to is preferred:
+Original-Recipient before Final-Recipient; a notice with no address at all still names the
+returned message's Message-ID, which the watcher looks up among the relayed messages.
 """
 
 from __future__ import annotations
@@ -16,78 +18,190 @@ from dataclasses import dataclass
 from email.message import Message
 
 from proxy.classify import mimeparse
+from proxy.classify.bounce_reasons import FailureReason, classify_failure, find_status
+from proxy.classify.complaints import json_notices, notice_kind, notice_message_ids
 from proxy.classify.htmltext import html_to_text
+from proxy.rules.bounces import BounceRules, shipped_bounce_rules
 
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_SMTP_CODE = re.compile(r"(?<![\d.\w])([45])\d\d(?=[ -])")
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_MESSAGE_ID_LINE = re.compile(r"^\s*(message-id|in-reply-to|references)\s*:", re.IGNORECASE | re.MULTILINE)
-_DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
-_DAEMON_NAMES = ("mail delivery subsystem", "mail delivery system", "mail delivery service")
+_ADDRESS = re.compile(
+    r"(?:\"[^\"@\s]{1,64}\"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+_PREFIX = re.compile(r"^(smtp|rfc822|mailto|sip|x400|ex)[=:;]", re.IGNORECASE)
+_DAEMONS = ("mailer-daemon", "postmaster", "post_master", "mail-daemon", "mailerdaemon", "maildaemon", "daemon")
+# Local parts of the people a notice tells you to write to, never the failed recipient.
+_HELP_DESKS = (
+    "abuse",
+    "admin",
+    "administrator",
+    "help",
+    "helpdesk",
+    "hostmaster",
+    "it-support",
+    "noc",
+    "root",
+    "security",
+    "support",
+    "webmaster",
+    "bounce",
+    "bounces",
+    "no-reply",
+    "noreply",
+    "double-bounce",
+)
+_DAEMON_NAMES = ("mail delivery subsystem", "mail delivery system", "mail delivery service", "mailer-daemon")
 _SUBJECTS = (
     "undelivered mail",
     "undeliverable",
+    "undeliverd",
     "delivery status notification",
     "mail delivery failed",
     "delivery failure",
     "failure notice",
+    "failure delivery",
     "returned mail",
     "delivery has failed",
+    "delivery failed",
+    "could not be delivered",
+    "mail failed",
+    "returning to sender",
+    "not delivered",
+    "non-delivery",
+    "nondeliverable",
+    "mail system error",
+    "delivery problem",
+    "delivery notification",
+    "warning: could not send",
     "nicht zustellbar",
     "non remis",
     "unzustellbar",
     "no se puede entregar",
+    "non recapitabile",
+    "error sending message",
+    "error sending your",
+    "mail failure",
+    "mail returned",
+    "bounced mail",
+    "delivery report",
 )
-# Wording of the servers that do not send RFC 3464 reports.
+# Wording of notices that is never found in a person's mail.
 _TEXT_MARKERS = (
     "this message was created automatically by mail delivery software",
     "this is the qmail-send program",
+    "this is the mail delivery agent",
+    "this is the mail system at host",
     "delivery has failed to these recipients",
     "your message couldn't be delivered",
     "your message wasn't delivered",
+    "your message could not be delivered",
+    "message could not be delivered",
     "address not found",
     "i'm sorry to have to inform you that your message could not",
     "the following addresses had permanent fatal errors",
     "could not be delivered to one or more recipients",
     "delivery to the following recipient",
+    "delivery to the following recipients failed",
+    "the following message to <",
+    "unable to deliver your message",
+    "message you sent",
+    "was not delivered to",
+    "could not be delivered to",
+    "undeliverable",
+    "undelivered mail returned to sender",
+    "permanent error",
+    "permanent failure",
+    "delivery failure",
+    "failed to deliver",
+    "did not reach the following recipient",
+    "the original message was received",
     "die zustellung an folgende empfänger oder gruppen ist fehlgeschlagen",
     "la remise a échoué pour ces destinataires",
-    "undelivered mail returned to sender",
 )
 # Where the explanation ends and the returned copy of our message begins.
 _COPY_START = re.compile(
-    r"^.*(this is a copy of the message|below this line is a copy of the message|"
+    r"^.{0,40}(this is a copy of the message|below this line is a copy of the message|"
     r"original message headers|original message follows|-+ ?original message ?-+|"
-    r"-+ ?returned message ?-+|the original message was included as attachment)"
-    r"|^(received|return-path|dkim-signature|x-[\w-]+): ",
+    r"-+ ?returned message ?-+|the original message was included as attachment|"
+    r"-+ ?(start|beginning) of (the )?(returned|original|forwarded) message|"
+    r"-+ ?(the )?(original|returned) message (is )?(follows|below)|"
+    r"-+ ?(message|original) headers? ?-+|"
+    r"--- below this line is a copy|----- original message -----|"
+    r"content-type: message/rfc822)"
+    r"|^(received|return-path|dkim-signature|x-[\w-]+|message-id|mime-version): .",
     re.IGNORECASE | re.MULTILINE,
 )
-_PERMANENT_WORDS = ("permanent error", "given up", "giving up", "retry timeout exceeded", "permanent failure")
-_TEMPORARY_WORDS = (
-    "has not yet been delivered",
-    "not been delivered yet",
-    "delayed",
-    "will be retried",
-    "will retry",
-    "temporary failure",
-    "temporary error",
-    "delivery status notification (delay)",
+# Lines whose addresses are never the failed recipient: headers, transcripts of our own
+# commands, the notice's invitations to write to someone, suggestions for a typo.
+_SKIP_LINE = re.compile(
+    r"^\s*(>(?!>>)|\|)|^\s*(message-id|in-reply-to|references|from|reply-to|sender|return-path|to|cc|bcc|subject)\s*:"
+    r"|mail from|helo|ehlo|did you mean|you meant|perhaps you|probably meant|suggest|"
+    r"contact (the |your )?(postmaster|administrator|helpdesk|help desk|support|system administrator|admin)|"
+    r"please (contact|write|send|notify|e-?mail)|for (further )?(assistance|help|more information)|"
+    r"if you (have|need|think|believe)|report this|envelope-from|original sender|sent by",
+    re.IGNORECASE,
 )
+# Warnings that the server keeps trying: nothing has failed yet.
+_DELAY_WORDS = re.compile(
+    r"has not (yet )?been delivered|not been delivered yet|will (continue to )?(be )?retr(y|ied)|"
+    r"delivery (status notification|notification)? ?\(delay\)|warning: (could not send|message .* delayed)|"
+    r"is delayed|been delayed|still trying|will keep trying|no action is required on your part",
+    re.IGNORECASE,
+)
+_STATUS_ANY = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])|(?<![\d.\w])[45]\d\d(?=[ -])")
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_SEGMENT = 800  # how far after an address its explanation reaches
+
+
+@dataclass(frozen=True)
+class Failure:
+    address: str  # the recipient this notice names ('' when it names none)
+    reason: FailureReason
+    final_recipient: str = ""
+    original_recipient: str = ""
+    diagnostic: str = ""
+
+    @property
+    def category(self) -> str:
+        return self.reason.category
 
 
 @dataclass(frozen=True)
 class Bounce:
-    permanent: tuple[str, ...]
-    temporary: tuple[str, ...]
-    evidence: str  # e.g. "Status: 5.1.1" or the recognised wording
-    where: str  # "delivery-status" or "bounce text"
+    failures: tuple[Failure, ...]
+    where: str  # "delivery-status", "bounce text" or "provider notice"
     original_message_ids: tuple[str, ...]  # Message-ID of our returned message, if included
+    reporter: str = ""  # Reporting-MTA or the notice's sender
+
+    @property
+    def evidence(self) -> str:
+        return self.failures[0].reason.evidence if self.failures else f"{self.where} without a failure"
+
+    @property
+    def permanent(self) -> tuple[str, ...]:
+        """Recipients that are gone: the only ones suppressed."""
+        return tuple(dict.fromkeys(f.address for f in self.failures if f.address and f.reason.suppresses))
+
+    @property
+    def temporary(self) -> tuple[str, ...]:
+        """Recipients whose failure may pass (full mailbox, greylisting, delays): counted."""
+        gone = set(self.permanent)
+        return tuple(
+            dict.fromkeys(
+                f.address
+                for f in self.failures
+                if f.address and f.category in ("temporary", "mailbox-full") and f.address not in gone
+            )
+        )
+
+    @property
+    def sender_side(self) -> tuple[Failure, ...]:
+        return tuple(f for f in self.failures if f.category == "sender-side")
 
 
-def parse_bounce(msg: Message) -> Bounce | None:
+def parse_bounce(msg: Message, rules: BounceRules | None = None) -> Bounce | None:
     """The failures a delivery notice reports, or None if the message is not one."""
+    rules = rules or shipped_bounce_rules()
     try:
-        return _dsn(msg) or _text_bounce(msg)
+        return _json_bounce(msg, rules) or _dsn(msg, rules) or _text_bounce(msg, rules)
     except Exception:  # a damaged notice is still better ignored than fatal
         return None
 
@@ -99,7 +213,20 @@ def _walk(msg: Message) -> list[Message]:
         return [msg]
 
 
-def _original_ids(msg: Message) -> tuple[str, ...]:
+def clean_address(value: str) -> str:
+    """An address from a report field or a line of text: no type prefix, brackets or quotes."""
+    value = value.strip()
+    if ";" in value:
+        value = value.split(";", 1)[1]
+    value = _PREFIX.sub("", value.strip().strip("<>' "))
+    m = _ADDRESS.search(_PREFIX.sub("", value))
+    if not m:
+        return ""
+    addr = _PREFIX.sub("", m.group()).lower().rstrip(".")
+    return addr if "@" in addr else ""
+
+
+def original_ids(msg: Message) -> tuple[str, ...]:
     ids: list[str] = []
     for part in _walk(msg):
         ctype = part.get_content_type()
@@ -111,126 +238,301 @@ def _original_ids(msg: Message) -> tuple[str, ...]:
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers"):
             inner = mimeparse.parse(mimeparse.part_text(part).encode("utf-8", "replace"))
             ids.extend(mimeparse.message_ids(mimeparse.header(inner, "Message-ID")))
+    if not ids:
+        # Notices that quote the returned message as text: its Message-ID line after the explanation
+        plain, _ = mimeparse.body_parts(msg)
+        text = mimeparse.part_text(plain) if plain is not None else ""
+        for m in re.finditer(r"^\s*>?\s*message-id:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE):
+            ids.extend(mimeparse.message_ids(m.group(1)))
     return tuple(dict.fromkeys(ids))
 
 
-def _status_blocks(part: Message) -> list[Message]:
+# --- RFC 3464 reports ---------------------------------------------------------------------
+
+
+def _report_text(part: Message) -> str:
     payload = part.get_payload()
     encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
-    if isinstance(payload, list) and encoding not in ("base64", "quoted-printable"):
-        return [b for b in payload if isinstance(b, Message)]
-    # Some servers encode the report; the parser then sees one block of encoded text.
     if isinstance(payload, list):
-        encoded = "".join(str(b.get_payload()) for b in payload if isinstance(b, Message))
+        text = "\n".join(str(b) for b in payload if isinstance(b, Message))
     else:
-        encoded = str(payload)
-    try:
-        if encoding == "base64":
-            data = binascii.a2b_base64(encoded.encode("ascii", "ignore"))
-        else:
-            data = quopri.decodestring(encoded.encode("ascii", "ignore"))
-    except (binascii.Error, ValueError):
-        return []
-    text = mimeparse.decode_bytes(data, "utf-8")
-    return [mimeparse.parse(block.encode("utf-8")) for block in re.split(r"\r?\n\s*\r?\n", text)]
+        text = str(payload)
+    if encoding in ("base64", "quoted-printable"):
+        try:
+            raw = text.encode("ascii", "ignore")
+            data = binascii.a2b_base64(raw) if encoding == "base64" else quopri.decodestring(raw)
+            text = mimeparse.decode_bytes(data, "utf-8")
+        except (binascii.Error, ValueError):
+            return ""
+    return text
 
 
-def _recipient(block: Message) -> str:
-    for name in ("Final-Recipient", "Original-Recipient"):
-        value = mimeparse.header(block, name)
-        if value:
-            addr = value.split(";", 1)[-1].strip().strip("<>").lower()
-            if "@" in addr:
-                return addr
-    return ""
+_FIELD = re.compile(r"^([A-Za-z][\w-]*)\s*:\s*(.*)$")
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_KNOWN_FIELDS = (
+    *_RECIPIENT_FIELDS,
+    "action",
+    "status",
+    "diagnostic-code",
+    "remote-mta",
+    "reporting-mta",
+    "last-attempt-date",
+    "will-retry-until",
+    "x-supplementary-info",
+    "x-display-name",
+)
 
 
-def _dsn(msg: Message) -> Bounce | None:
-    report = next((p for p in _walk(msg) if p.get_content_type() in _DSN_TYPES), None)
-    if report is None:
-        return None
-    permanent: list[str] = []
-    temporary: list[str] = []
-    evidence = ""
-    for block in _status_blocks(report):
-        addr = _recipient(block)
-        if not addr:
+def report_blocks(text: str) -> list[dict[str, str]]:
+    """Per-recipient field groups of a delivery-status text (blank lines may be missing)."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = ""
+    for line in text.splitlines():
+        if not line.strip():
+            if any(k in current for k in _RECIPIENT_FIELDS):
+                blocks.append(current)
+                current = {}
+            last = ""
             continue
-        action = mimeparse.header(block, "Action").lower()
-        status = mimeparse.header(block, "Status")
-        m = _STATUS.search(status)
-        if action == "failed" or (not action and m and m.group(1) == "5"):
-            permanent.append(addr)
-        elif action == "delayed" or (not action and m and m.group(1) == "4"):
-            temporary.append(addr)
-        else:
+        if line[:1] in (" ", "\t") and last:
+            current[last] = f"{current[last]} {line.strip()}"
+            continue
+        m = _FIELD.match(line)
+        if not m:
+            last = ""
+            continue
+        name, value = m.group(1).lower(), m.group(2).strip()
+        if name not in _KNOWN_FIELDS:
+            last = ""
+            continue
+        if (name in _RECIPIENT_FIELDS and name in current) or (
+            name in ("action", "status", "diagnostic-code") and name in current and "final-recipient" in current
+        ):
+            blocks.append(current)
+            current = {}
+        current[name] = value
+        last = name
+    if any(k in current for k in _RECIPIENT_FIELDS):
+        blocks.append(current)
+    return blocks
+
+
+def _dsn(msg: Message, rules: BounceRules) -> Bounce | None:
+    reports = [p for p in _walk(msg) if p.get_content_type() in _DSN_TYPES]
+    text = "\n\n".join(_report_text(p) for p in reports)
+    explanation = _explanation(msg)
+    if not reports:
+        # Reports written into the text part (no message/delivery-status part)
+        if not re.search(r"^\s*final-recipient\s*:", explanation, re.IGNORECASE | re.MULTILINE):
+            return None
+        text = explanation
+    reporter = ""
+    m = re.search(r"^reporting-mta\s*:\s*(?:dns;)?\s*(\S+)", text, re.IGNORECASE | re.MULTILINE)
+    if m:
+        reporter = m.group(1)
+    failures: list[Failure] = []
+    for block in report_blocks(text):
+        final = clean_address(block.get("final-recipient", "") or block.get("x-actual-recipient", ""))
+        original = clean_address(block.get("original-recipient", ""))
+        address = original or final
+        if not address:
+            continue
+        action = block.get("action", "")
+        status = block.get("status", "")
+        diagnostic = block.get("diagnostic-code", "")
+        diagnostic = remote_reply(diagnostic)
+        near = _near(explanation, {address, final} - {""})
+        reason = classify_failure(status, diagnostic or near, rules, action, context=near or explanation)
+        if reason is None:
             continue  # delivered, relayed, expanded: not a failure
-        evidence = evidence or f"Action: {action or '-'}; Status: {status or '-'}"
-    return Bounce(
-        tuple(dict.fromkeys(permanent)),
-        tuple(a for a in dict.fromkeys(temporary) if a not in permanent),
-        evidence or "delivery-status report",
-        "delivery-status",
-        _original_ids(msg),
-    )
+        failures.append(Failure(address, reason, final, original, (diagnostic or near)[:300]))
+    if not failures:
+        return None
+    return Bounce(tuple(failures), "delivery-status", original_ids(msg), reporter)
 
 
-_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_RELABELLED = re.compile(
+    r"^\s*[245]\.\d{1,3}\.\d{1,3} - [\w ]{3,60}\(?[^'\"]{0,40}['\"](.+?)['\"]?\s*(\(delivery attempts: \d+\))?\s*$"
+)
+
+
+def remote_reply(diagnostic: str) -> str:
+    """The remote server's own words in a Diagnostic-Code, without the reporter's relabelling."""
+    if ";" in diagnostic[:12]:
+        diagnostic = diagnostic.split(";", 1)[1].strip()
+    # Amazon SES writes "5.1.0 - Unknown address error 550-'<the remote reply>'"
+    m = _RELABELLED.match(diagnostic)
+    return m.group(1) if m and find_status(m.group(1)) else diagnostic
+
+
+# --- provider JSON notices ----------------------------------------------------------------
+
+
+def _json_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
+    for notice in json_notices(msg):
+        if notice_kind(notice) not in ("bounce", "delivery"):
+            continue
+        kind = notice_kind(notice)
+        body = notice.get(kind) if isinstance(notice.get(kind), dict) else {}
+        failures: list[Failure] = []
+        people = body.get("bouncedRecipients") or body.get("recipients") or []
+        bounce_type = str(body.get("bounceType") or "").lower()
+        for person in people:
+            if isinstance(person, str):
+                person = {"emailAddress": person}
+            if not isinstance(person, dict):
+                continue
+            address = clean_address(str(person.get("emailAddress") or ""))
+            if not address:
+                continue
+            status = str(person.get("status") or "")
+            diagnostic = remote_reply(str(person.get("diagnosticCode") or body.get("smtpResponse") or ""))
+            action = str(person.get("action") or ("delivered" if kind == "delivery" else ""))
+            if bounce_type == "transient" and not status.startswith("4"):
+                status = "4" + status[1:] if status[:1] == "5" else "4.0.0"
+            reason = classify_failure(status, diagnostic, rules, action)
+            if reason is not None:
+                failures.append(Failure(address, reason, address, "", diagnostic[:300]))
+        if failures:
+            return Bounce(tuple(failures), "provider notice", notice_message_ids(notice), "provider notice")
+        if kind == "bounce" or kind == "delivery":
+            return None
+    return None
+
+
+# --- plain-text notices -------------------------------------------------------------------
 
 
 def _explanation(msg: Message) -> str:
-    plain, html = mimeparse.body_parts(msg)
-    text = mimeparse.part_text(plain) if plain is not None else ""
-    if not text.strip() and html is not None:
-        text = html_to_text(mimeparse.part_text(html))
+    """The notice's own words: its first text part, up to where the returned copy starts."""
+    texts: list[str] = []
+    for part in _walk(msg):
+        ctype = part.get_content_type()
+        if part.is_multipart():
+            continue
+        if ctype in _DSN_TYPES or ctype.startswith("message/") or ctype == "text/rfc822-headers":
+            if ctype.startswith("message/") and ctype not in _DSN_TYPES:
+                break  # everything after the returned message is not the notice
+            continue
+        if ctype == "text/plain" or (ctype.startswith("multipart/") and not texts):
+            texts.append(mimeparse.part_text(part))  # a multipart whose boundary is wrong reads as text
+        elif ctype == "text/html" and not texts:
+            texts.append(html_to_text(mimeparse.part_text(part)))
+        if len(texts) >= 2:
+            break
+    text = "\n".join(texts)
     cut = _COPY_START.search(text)
     return text[: cut.start()] if cut else text
 
 
-def _text_bounce(msg: Message) -> Bounce | None:
+def _near(text: str, addresses: set[str]) -> str:
+    """The explanation the notice gives next to one of the addresses."""
+    if not text or not addresses:
+        return ""
+    lowered = text.lower()
+    pieces: list[str] = []
+    for addr in addresses:
+        start = 0
+        while True:
+            i = lowered.find(addr, start)
+            if i < 0:
+                break
+            line_start = lowered.rfind("\n", 0, i) + 1
+            pieces.append(text[line_start : i + len(addr) + _SEGMENT])
+            start = i + len(addr)
+    return "\n".join(pieces)[:4000]
+
+
+_SEGMENT_END = re.compile(r"\n\s*\n|\n\s*(while talking to|-{3,}|={3,})", re.IGNORECASE)
+
+
+def _segment(text: str, pos: int, others: list[int]) -> str:
+    """The lines about the address at pos: up to a blank line, a section rule or another address."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    end = min([p for p in others if p > pos] + [pos + _SEGMENT, len(text)])
+    stop = _SEGMENT_END.search(text, pos, end)
+    if stop is not None:
+        end = stop.start()
+    else:
+        # a following address's line belongs to that address
+        nxt = min([p for p in others if p > pos], default=None)
+        if nxt is not None and nxt < end + 1:
+            end = max(line_start, text.rfind("\n", 0, nxt))
+    return text[line_start:end]
+
+
+def _help_desk(addr: str) -> bool:
+    local = addr.split("@")[0]
+    return local in _DAEMONS or local in _HELP_DESKS or local.startswith(("mailer-daemon", "postmaster"))
+
+
+def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
     sender = mimeparse.address(msg, "From")
     name = mimeparse.display_name(msg, "From").lower()
     subject = mimeparse.header(msg, "Subject").lower()
-    from_daemon = sender.split("@")[0] in _DAEMONS or any(n in name for n in _DAEMON_NAMES)
+    local = sender.split("@")[0]
+    from_daemon = (
+        local in _DAEMONS
+        or local.startswith(("mailer-daemon", "postmaster", "mail-daemon"))
+        or any(n in name for n in _DAEMON_NAMES)
+        or (not sender and "mailer-daemon" in mimeparse.header(msg, "From").lower())
+    )
     subject_hit = any(s in subject for s in _SUBJECTS)
-    null_sender = mimeparse.header(msg, "Return-Path").strip() == "<>"
-    if not (from_daemon or subject_hit or null_sender or "exchange" in sender):
+    null_sender = mimeparse.header(msg, "Return-Path").strip() in ("<>", "") and bool(
+        mimeparse.header(msg, "X-Failed-Recipients") or from_daemon
+    )
+    failed_header = mimeparse.header(msg, "X-Failed-Recipients")
+    if not (from_daemon or subject_hit or null_sender or failed_header):
         return None  # every server's notice shows one of these; replies are spared the body scan
     text = _explanation(msg)
     lowered = text.lower().replace("’", "'")
     marker = next((m for m in _TEXT_MARKERS if m in lowered), None)
-    if marker is None and not (from_daemon and (subject_hit or _STATUS.search(text))):
+    if marker is None and not failed_header and not (from_daemon and (subject_hit or _STATUS_ANY.search(text))):
         return None
-    ignore = {sender, mimeparse.address(msg, "To")}
+    ignore = {sender, mimeparse.address(msg, "To"), mimeparse.address(msg, "Reply-To")} - {""}
+    action = "delayed" if _DELAY_WORDS.search(subject) or _DELAY_WORDS.search(text[:3000]) else "failed"
     found: list[tuple[str, int]] = []
+    desks: list[tuple[str, int]] = []
     for m in _ADDRESS.finditer(text):
-        addr = m.group().lower().rstrip(".")
+        addr = clean_address(m.group())
+        if not addr or addr in ignore:
+            continue
         line_start = text.rfind("\n", 0, m.start()) + 1
-        if _MESSAGE_ID_LINE.match(text, line_start):
+        line_end = text.find("\n", m.end())
+        line = text[line_start : line_end if line_end >= 0 else len(text)]
+        before = text[max(line_start, m.start() - 40) : m.start()].lower()
+        if _SKIP_LINE.search(line) and not re.search(
+            r"rcpt to|recipient|to:<|to: <|failed|error|<\S+@\S+>:", line, re.IGNORECASE
+        ):
             continue
-        if addr in ignore or addr.split("@")[0] in _DAEMONS:
+        if re.search(r"(from|sender|sent by|envelope-from)\s*[:=]?\s*<?$", before):
             continue
-        found.append((addr, m.end()))
-    globally_permanent = any(w in lowered for w in _PERMANENT_WORDS)
-    globally_temporary = any(w in lowered for w in _TEMPORARY_WORDS) or "(delay)" in subject
-    permanent: list[str] = []
-    temporary: list[str] = []
-    for i, (addr, end) in enumerate(found):
-        following = [e for a, e in found[i + 1 :] if a != addr]
-        segment = text[end : following[0] if following else end + 600]
-        code = _STATUS.search(segment) or _SMTP_CODE.search(segment)
-        if globally_permanent:
-            is_temporary = False
-        elif code:
-            is_temporary = code.group(1) == "4"
-        else:
-            is_temporary = globally_temporary
-        (temporary if is_temporary else permanent).append(addr)
-    permanent = list(dict.fromkeys(permanent))
-    return Bounce(
-        tuple(permanent),
-        tuple(a for a in dict.fromkeys(temporary) if a not in permanent),
-        marker or subject or sender,
-        "bounce text",
-        _original_ids(msg),
-    )
+        (desks if _help_desk(addr) else found).append((addr, m.start()))
+    if not found:
+        found = desks  # a notice about mail to a postmaster address names only that one
+    for addr in (clean_address(a) for a in failed_header.split(",")):
+        if addr and all(a != addr for a, _ in found):
+            found.insert(0, (addr, -1))
+    failures: list[Failure] = []
+    for addr in dict.fromkeys(a for a, _ in found):
+        segments = [
+            _segment(text, pos, [p for a, p in found if a != addr])
+            for other, pos in found
+            if other == addr and pos >= 0
+        ]
+        segment = "\n".join(segments)
+        reason = classify_failure(find_status(segment), segment, rules, action, context=text)
+        if reason is None:
+            continue
+        failures.append(Failure(addr, reason, "", "", " ".join(segment.split())[:300]))
+    if not failures:
+        # A notice with no address at all: the returned message's ID lets the watcher find it
+        ids = original_ids(msg)
+        if not ids:
+            return None
+        reason = classify_failure(find_status(text), text, rules, action)
+        if reason is None:
+            return None
+        return Bounce((Failure("", reason, "", "", " ".join(text.split())[:300]),), "bounce text", ids, sender)
+    return Bounce(tuple(failures), "bounce text", original_ids(msg), sender)
