@@ -76,14 +76,17 @@ def test_dsn_with_several_recipients() -> None:
     )
     bounce = parse_bounce(mimeparse.parse(raw))
     assert bounce is not None
-    assert bounce.permanent == ("a@one.example", "d@four.example")
-    assert bounce.temporary == ("b@two.example",)
+    assert bounce.permanent == ("a@one.example",)  # 5.2.1: the mailbox is disabled
+    assert bounce.temporary == ("b@two.example",)  # 4.2.2: full for now
+    categories = {f.address: f.category for f in bounce.failures}
+    assert categories["d@four.example"] == "recipient-policy"  # 5.7.1 refuses this message, not the person
+    assert "c@three.example" not in categories
 
 
 def test_base64_encoded_delivery_status_is_read() -> None:
     import base64
 
-    report = base64.encodebytes(b"Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\n")
+    report = base64.encodebytes(b"Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n")
     raw = (
         "From: MAILER-DAEMON@mx.example\nSubject: DSN\nMIME-Version: 1.0\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'

@@ -347,8 +347,9 @@ def _dsn(msg: Message, rules: BounceRules) -> Bounce | None:
         if reason is None:
             continue  # delivered, relayed, expanded: not a failure
         failures.append(Failure(address, reason, final, original, (diagnostic or near)[:300]))
-    if not failures:
+    if not failures and not reports:
         return None
+    # A report part with nothing readable is still machine mail: never read as someone's words.
     return Bounce(tuple(failures), "delivery-status", original_ids(msg), reporter)
 
 
