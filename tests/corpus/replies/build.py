@@ -748,7 +748,7 @@ def _outlook_block(thread: Thread, frm: tuple[str, str], to: tuple[str, str], su
     ]
 
 
-def render_reply(shape: str, thread: Thread, text: str, rng: random.Random) -> Leaf | Multi:
+def render_reply(shape: str, thread: Thread, text: str, person: tuple[str, str], rng: random.Random) -> Leaf | Multi:
     """The body of a person's reply in one client's shape, quoting our original."""
     sales = SALESPERSON
     direction = thread.direction
@@ -777,7 +777,7 @@ def render_reply(shape: str, thread: Thread, text: str, rng: random.Random) -> L
         )
 
     if shape in ("outlook-word", "outlook-word-html-only"):
-        block = _outlook_block(thread, sales, rng.choice(thread.people), thread.subject)
+        block = _outlook_block(thread, sales, person, thread.subject)
         head_html = "<br>\n".join(f"<b>{_esc(k)}:</b> {_esc(v)}" for k, v in block)
         lang_attr = f' lang="{lang.upper()}"'
         charset = _pick_charset(rng, lang, shape, [text, thread.quoted_plain, thread.subject, head_html])
@@ -810,14 +810,14 @@ def render_reply(shape: str, thread: Thread, text: str, rng: random.Random) -> L
         )
 
     if shape == "outlook-plain":
-        block = _outlook_block(thread, sales, rng.choice(thread.people), thread.subject)
+        block = _outlook_block(thread, sales, person, thread.subject)
         head_plain = "\n".join(f"{k}: {v}" for k, v in block)
         plain = f"{text}\n\n{thread.strings['original_message']}\n{head_plain}\n\n{original_plain}\n"
         charset = _pick_charset(rng, lang, shape, [plain])
         return Leaf("plain", plain, charset, _pick_encoding(rng, charset, plain, ("quoted-printable", "8bit")))
 
     if shape == "owa":
-        block = _outlook_block(thread, sales, rng.choice(thread.people), thread.subject)
+        block = _outlook_block(thread, sales, person, thread.subject)
         head_html = "<br>\n".join(f"<b>{_esc(k)}:</b> {_esc(v)}" for k, v in block)
         markup = (
             '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\n'
@@ -901,7 +901,7 @@ def render_reply(shape: str, thread: Thread, text: str, rng: random.Random) -> L
     raise ValueError(f"unknown shape {shape}")
 
 
-def render_notice(shape: str, thread: Thread, text: str, rng: random.Random) -> Leaf | Multi:
+def render_notice(shape: str, thread: Thread, text: str, person: tuple[str, str], rng: random.Random) -> Leaf | Multi:
     """An automatic notice (absence, ticket receipt): the text alone, as servers send it."""
     dir_attr = ' dir="rtl"' if thread.direction == "rtl" else ""
     if shape == "exchange-notice":
@@ -1003,7 +1003,7 @@ def _cases_of_text(thread: Thread, reply: Reply, part: str, notices: Sequence[Re
     if _chance(f"second/{reply.id}", SECOND_RENDERING):
         shapes.append(_weighted(rng, weights, exclude=shapes))
     for shape in shapes:
-        node = render(shape, thread, reply.text, rng)
+        node = render(shape, thread, reply.text, person, rng)
         headers = _headers(thread, person, subject, shape, rng, f"{reply.id}/{shape}", [thread.message_id])
         raw = _message(headers, node)
         yield Case(
@@ -1012,7 +1012,7 @@ def _cases_of_text(thread: Thread, reply: Reply, part: str, notices: Sequence[Re
 
     if is_notice and _chance(f"headers/{reply.id}", HEADER_AUTO_REPLY_SHARE):
         shape = "exchange-notice" if reply.kind != "ticket" else "ticket-html"
-        node = render_notice(shape, thread, reply.text, rng)
+        node = render_notice(shape, thread, reply.text, person, rng)
         headers = _headers(thread, person, subject, shape, rng, f"{reply.id}/headers", [thread.message_id])
         headers.insert(3, ("Auto-Submitted", "auto-replied"))
         headers.insert(4, ("X-Auto-Response-Suppress", "All"))
