@@ -22,6 +22,7 @@ from typing import Any
 
 from proxy.mime import TrackerRules
 from proxy.rules.answers import AnswerRules
+from proxy.rules.bounces import BounceFile, BounceRules
 from proxy.rules.footers import FooterRules, RenderedFooter
 from proxy.rules.optout import OptoutFile, OptoutRules
 from proxy.rules.policies import FreemailRules, PolicyRules
@@ -41,6 +42,7 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "trackers.yaml": ("trackers", TrackerRules),
     "optout.yaml": ("optout", OptoutFile),
     "answers.yaml": ("answers", AnswerRules),
+    "bounces.yaml": ("bounces", BounceFile),
 }
 
 
@@ -53,6 +55,7 @@ class RuleSet:
     trackers: TrackerRules = field(default_factory=TrackerRules)
     optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
     answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
+    bounces: BounceFile = field(default_factory=BounceFile)
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
 
     @cached_property
@@ -64,6 +67,11 @@ class RuleSet:
     def reply_rules(self) -> OptoutRules:
         """The opt-out phrases compiled for the classifier, once per rule set."""
         return OptoutRules.compile(self.optout)
+
+    @cached_property
+    def bounce_rules(self) -> BounceRules:
+        """The delivery-failure wordings compiled for the bounce reader, once per rule set."""
+        return BounceRules.compile(self.bounces)
 
     @cached_property
     def footer_fingerprints(self) -> tuple[str, ...]:
