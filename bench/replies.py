@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,7 +152,9 @@ def corpus_items(part: str) -> list[Item]:
 
 def public_items(cache: Path | None, repos: dict[str, Path]) -> tuple[list[Item], list[str]]:
     corpus = public.load_public(cache, repos)
-    items = [Item(c.id, c.source, c.expect, "public", c.id.rsplit(".", 1)[-1], c.raw) for c in corpus.cases]
+    items = [
+        Item(c.id, c.source, c.expect, "public", PurePosixPath(c.id).suffix or "bare", c.raw) for c in corpus.cases
+    ]
     return items, corpus.problems
 
 
