@@ -13,11 +13,12 @@ from typing import Any, Literal
 from proxy.classify import mimeparse
 from proxy.classify.autoreply import detect_auto_reply
 from proxy.classify.bounce import parse_bounce
+from proxy.classify.complaints import parse_complaint
 from proxy.classify.intent import judge
 from proxy.classify.reader import reply_from_message
 from proxy.rules.optout import OptoutRules, load_optout_rules
 
-Kind = Literal["opt-out", "erasure", "auto-reply", "bounce", "none", "uncertain"]
+Kind = Literal["opt-out", "erasure", "auto-reply", "bounce", "complaint", "none", "uncertain"]
 
 __all__ = ["Kind", "OptoutRules", "Verdict", "classify", "load_optout_rules"]
 
@@ -60,6 +61,19 @@ def _classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str]
     msg = mimeparse.parse(raw)
     sender = mimeparse.address(msg, "From")
     refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
+    complaint = parse_complaint(msg)
+    if complaint is not None:  # a feedback loop's report: the person we wrote to pressed "spam"
+        ids = tuple(dict.fromkeys(refs + complaint.original_message_ids))
+        return Verdict(
+            "complaint",
+            complaint.recipients,
+            complaint.evidence,
+            complaint.where,
+            None,
+            ids,
+            sender=sender,
+            reason=complaint.feedback_type,
+        )
     bounce = parse_bounce(msg)
     if bounce is not None:
         ids = tuple(dict.fromkeys(refs + bounce.original_message_ids))
