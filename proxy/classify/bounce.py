@@ -395,10 +395,10 @@ def _json_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
             reason = classify_failure(status, diagnostic, rules, action)
             if reason is not None:
                 failures.append(Failure(address, reason, address, "", diagnostic[:300]))
-        if failures:
-            return Bounce(tuple(failures), "provider notice", notice_message_ids(notice), "provider notice")
-        if kind == "bounce" or kind == "delivery":
-            return None
+        return Bounce(tuple(failures), "provider notice", notice_message_ids(notice), "provider notice")
+    if any(notice_kind(n) != "complaint" for n in json_notices(msg)):
+        # Deliveries, sends, opens: a machine's notice, never someone's words (it carries "Unsubscribe" links)
+        return Bounce((), "provider notice", (), "provider notice")
     return None
 
 
