@@ -295,14 +295,23 @@ PEOPLE: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
     ),
     "no": ((("Ingrid Hansen", ""), ("Ola Nordmann", ""), ("Kari Johansen", ""), ("Lars Berg", "")), "fjordbygg.no"),
 }
-SALESPERSON = ("Anna Berger", "anna.berger@nordlicht-software.eu")
-FOOTER_VALUES = {
-    "sender_name": "Anna Berger",
-    "company": "Nordlicht Software GmbH",
-    "opt_out_address": "privacy@nordlicht-software.eu",
-    "privacy_policy_url": "https://nordlicht-software.eu/privacy",
-    "reason": "CTO",
-}
+# Who wrote our original when its signature cannot be read (name, address, company).
+SALESPERSON = ("Anna Berger", "anna.berger@nordlicht-software.eu", "Nordlicht Software GmbH")
+FOOTER_REASON = "CTO"
+_LEGAL_FORM = (
+    r"(?:GmbH|Ltd|SAS|S\.L|S\.r\.l|s\.r\.o|B\.V|Sp\. z o\.o|Lda|SRL|AB|AS|ApS|Oy|Kft|d\.o\.o|A\.Ş|"
+    r"Α\.Ε|ООД|ООО|ТОВ|UAB|SIA|OÜ)\.?"
+)
+_LEGAL_FORMS = re.compile(rf"^{_LEGAL_FORM}\s+|[\s,]+{_LEGAL_FORM}$")
+_TRANSLITERATION = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфхцыэ", "abvgdezijklmnoprstufhcye", strict=True)),
+        **{"ж": "zh", "ч": "ch", "ш": "sh", "щ": "sht", "ъ": "a", "ь": "", "ю": "yu", "я": "ya", "ё": "e"},
+        **{"є": "ye", "і": "i", "ї": "yi", "ґ": "g"},
+        **dict(zip("αβγδεζηικλμνξοπρστυφχωάέήίόύώϊϋς", "avgdeziiklmnxoprstyfhoaeiioyoiys", strict=True)),
+        **{"θ": "th", "ψ": "ps"},
+    }
+)
 ORIGINAL_SENT = datetime(2026, 11, 12, 10, 42, tzinfo=timezone(timedelta(hours=1)))
 _ASCII_FOLD = str.maketrans(
     {"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "đ": "d", "ı": "i", "ħ": "h"}
@@ -462,6 +471,7 @@ class Thread:
     objection_sentence: str  # the footer's "reply No thanks or STOP" sentence
     message_id: str
     people: tuple[tuple[str, str], ...]  # (display name, address)
+    sales: tuple[str, str]  # our salesperson who wrote the original: (display name, address)
     direction: str = "ltr"
     quoted_plain: str = field(default="")  # original + footer, wrapped as a client shows it
     quoted_flowing: str = field(default="")  # the same with the footer's paragraphs on one line each
@@ -493,7 +503,16 @@ def make_thread(text_file: TextFile, footers: dict[str, str]) -> Thread:
     lang = text_file.language
     template = footers.get(lang) or footers["en"]
     names, domain = PEOPLE[lang]
-    values = {**FOOTER_VALUES, "source": f"www.{domain}"}
+    sales_name, sales_address, company = salesperson_of(text_file.original_text, domain.split(".", 1)[1])
+    sales_domain = sales_address.split("@", 1)[1]
+    values = {
+        "sender_name": sales_name,
+        "company": company,
+        "source": f"www.{domain}",
+        "reason": FOOTER_REASON,
+        "opt_out_address": f"privacy@{sales_domain}",
+        "privacy_policy_url": f"https://www.{sales_domain}/privacy",
+    }
     footer = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
     footer = footer.replace("{{", "{").replace("}}", "}").strip()
     paragraphs = tuple(p.strip() for p in re.split(r"\n\s*\n", footer) if p.strip())
@@ -509,12 +528,40 @@ def make_thread(text_file: TextFile, footers: dict[str, str]) -> Thread:
         "\n\n".join(paragraphs),
         paragraphs,
         objection,
-        f"<{_hash('original/' + lang):016x}.{lang}@mail.nordlicht-software.eu>",
+        f"<{_hash('original/' + lang):016x}.{lang}@mail.{sales_domain}>",
         people,
+        (sales_name, sales_address),
         "rtl" if lang in RTL_LANGUAGES else "ltr",
         quoted_plain,
         "\n\n".join([text_file.original_text, *paragraphs]),
     )
+
+
+def salesperson_of(original: str, tld: str) -> tuple[str, str, str]:
+    """Name, address and company of whoever signed our original (its last two lines), so the
+    footer and the quote headers agree with the signature; a fixed sample when unreadable."""
+    lines = [ln.strip() for ln in original.split("\n") if ln.strip()]
+    if len(lines) < 3:
+        return SALESPERSON
+    name, company_line = lines[-2], lines[-1]
+    if not 2 <= len(name.split()) <= 4 or any(c.isdigit() or c in ",.:!?" for c in name):
+        return SALESPERSON
+    company = company_line.split(" | ")[0].strip()
+    for separator in (" – ", ", "):  # "Account Executive, Routewise Ltd", "Satış Müdürü – Stokbil A.Ş."
+        _, sep, tail = company.rpartition(separator)
+        if sep and len(tail) > 5:
+            company = tail
+            break
+    local = _local_part(name)
+    stem = re.sub(r"[^a-z0-9]+", "-", _ascii(_LEGAL_FORMS.sub("", company).strip(' .,«»"„“')).lower()).strip("-")
+    if not local.strip(".") or not stem:
+        return (name, SALESPERSON[1], company)
+    return (name, f"{local}@{stem}.{tld}", company)
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.translate(_ASCII_FOLD).lower().translate(_TRANSLITERATION))
+    return "".join(c for c in folded if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
 
 
 def _fill(paragraph: str, width: int) -> str:
@@ -522,9 +569,8 @@ def _fill(paragraph: str, width: int) -> str:
 
 
 def _local_part(name: str) -> str:
-    folded = unicodedata.normalize("NFKD", name.translate(_ASCII_FOLD))
-    ascii_name = "".join(c for c in folded if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
-    return ".".join(ascii_name.lower().split()[:1] + ascii_name.lower().split()[-1:])
+    words = _ascii(name).split()
+    return ".".join(re.sub(r"[^a-z0-9-]", "", w) for w in words[:1] + words[-1:])
 
 
 # ---------------------------------------------------------------- MIME building
@@ -750,7 +796,7 @@ def _outlook_block(thread: Thread, frm: tuple[str, str], to: tuple[str, str], su
 
 def render_reply(shape: str, thread: Thread, text: str, person: tuple[str, str], rng: random.Random) -> Leaf | Multi:
     """The body of a person's reply in one client's shape, quoting our original."""
-    sales = SALESPERSON
+    sales = thread.sales
     direction = thread.direction
     dir_attr = ' dir="rtl"' if direction == "rtl" else ""
     gmail_attr = thread.attribution("gmail_attribution", *sales)
@@ -962,7 +1008,7 @@ def _headers(
         message_id = f"<{_uuid(rng)}@{domain}>"
     headers = [
         ("From", _address(*frm, rng)),
-        ("To", _address(*SALESPERSON, rng)),
+        ("To", _address(*thread.sales, rng)),
         ("Subject", _header_value(subject, rng)),
         ("Date", _date(rng, ORIGINAL_SENT)),
         ("Message-ID", message_id),
@@ -1049,7 +1095,7 @@ def _absence_quoting(
     subject = thread.reply_subject(notice.subject)
     person_subject = thread.reply_subject(reply.subject)
     if rng.random() < 0.5:
-        block = _outlook_block(thread, person, SALESPERSON, person_subject)
+        block = _outlook_block(thread, person, thread.sales, person_subject)
         quoted_block = "\n".join(f"{k}: {v}" for k, v in block)
         body = (
             f"{notice.text}\n\n{thread.strings['original_message']}\n{quoted_block}\n\n{reply.text}\n\n"
