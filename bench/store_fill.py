@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from proxy.store import Store, now
-
-REASONS = ("opt-out", "manual", "bounce", "import", "unsubscribe")  # as in proxy/admin.py
+from proxy.store.reasons import REASONS
 
 
 def rows(count: int, store: Store, seed: int = 100) -> list[tuple[str, str, str, str, None, str]]:

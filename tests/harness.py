@@ -13,7 +13,8 @@ import yaml
 
 from proxy.config.settings import load_config
 from proxy.rules.ruleset import RuleHolder
-from proxy.service.app import Service, start_service, stop_service
+from proxy.service.app import start_service, stop_service
+from proxy.service.state import Service
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from proxy.config.settings import load_config
-from proxy.rights.subject_rights import RetentionConfig, export_personal_data, forget, handle_erasure_request, purge
+from proxy.config.settings import RetentionConfig, load_config
+from proxy.rights.subject_rights import export_personal_data, forget, handle_erasure_request, purge
 from proxy.rules.answers import PLACEHOLDERS, load_answers, render_answer
 from proxy.store import Store
 from tests.harness import RelayThread, upstream_settings, write_config

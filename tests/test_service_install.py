@@ -13,7 +13,7 @@ import pytest
 
 from proxy.cli import service as cli_service
 from proxy.config.settings import Config
-from proxy.rights.suppression_list import UserError
+from proxy.errors import UserError
 from proxy.service import install as service_install
 from proxy.service.install import TEMPLATE_FILES, TEMPLATES
 

@@ -31,7 +31,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from proxy.cli import service as cli_service
 from proxy.config.settings import Config
-from proxy.rights.suppression_list import UserError
+from proxy.errors import UserError
 from proxy.service import control
 from tests.harness import upstream_settings, write_config
 from tests.ports import free_port

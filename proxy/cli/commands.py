@@ -16,13 +16,16 @@ from proxy.cli import rights as cli_rights
 from proxy.cli import rules as cli_rules
 from proxy.cli import service as cli_service
 from proxy.cli import watch as cli_watch
+from proxy.cli.common import with_store
 from proxy.config.secrets import SecretError
 from proxy.config.settings import Config, ConfigError, default_config_path, insecure_permissions_warning, load_config
+from proxy.errors import UserError
 from proxy.rights import suppression_list as admin
 from proxy.rules.ruleset import RuleHolder, RulesError, load_rules
 from proxy.service.app import serve
 from proxy.service.logs import setup_logging
 from proxy.store import Store, StoreError
+from proxy.store.reasons import REASONS
 
 Handler = Callable[[argparse.Namespace, Config], int]
 
@@ -42,7 +45,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        raise admin.UserError(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}") from None
+        raise UserError(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}") from None
     return 0
 
 
@@ -64,7 +67,7 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace, config: Config) -> int:
-    policy = admin.address_policy(config)
+    policy = config.addresses.policy
 
     async def work(store: Store) -> int:
         if args.action == "add":
@@ -75,7 +78,7 @@ def cmd_suppress(args: argparse.Namespace, config: Config) -> int:
             kind, value = admin.parse_target(args.target, policy)
             removed = await store.remove_suppression(kind, value)
             if not removed:
-                raise admin.UserError(f"{value} is not on the suppression list")
+                raise UserError(f"{value} is not on the suppression list")
             print(f"{value}: removed from the suppression list")
         elif args.action == "list":
             entries = await store.list_suppressions()
@@ -91,7 +94,7 @@ def cmd_suppress(args: argparse.Namespace, config: Config) -> int:
             sys.stdout.write(await admin.export_suppressions(store))
         return 0
 
-    return asyncio.run(admin.with_store(config, work))
+    return asyncio.run(with_store(config, work))
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
@@ -102,7 +105,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
         print(text)
         return 0
 
-    return asyncio.run(admin.with_store(config, work))
+    return asyncio.run(with_store(config, work))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         pa = ssub.add_parser(action, help=text)
         pa.add_argument("target", help="someone@example.org, or example.org / @example.org for a whole domain")
         if action == "add":
-            pa.add_argument("--reason", choices=admin.REASONS, default="manual")
+            pa.add_argument("--reason", choices=REASONS, default="manual")
             pa.add_argument("--note", help="free text kept with the entry (no personal data beyond need)")
     ssub.add_parser("list", help="print the suppression list")
     pi = ssub.add_parser("import", help="import a CSV file with an 'address' column (optional: reason, note)")
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RulesError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 1
-    except (admin.UserError, StoreError, SecretError) as exc:
+    except (UserError, StoreError, SecretError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from proxy.addresses import AddressError, AddressPolicy, normalise
+from proxy.cli.common import with_store
 from proxy.config.settings import Config
+from proxy.errors import UserError
 from proxy.rights import contacts_csv as contact_csv
 from proxy.rights.register import register_markdown
 from proxy.rights.subject_rights import export_personal_data, files_mentioning, forget, purge, retention_of
-from proxy.rights.suppression_list import UserError, address_policy, with_store
 from proxy.rules.answers import load_answers
 from proxy.schema import SchemaError
 from proxy.store import Store
@@ -68,7 +69,7 @@ async def _refuse_erased(store: Store, address: str) -> None:
 def cmd_contacts_import(args: argparse.Namespace, config: Config) -> int:
     path = Path(args.file)
     mapping = contact_csv.parse_mapping(args.map or [])
-    parsed = contact_csv.read_contacts_csv(path, address_policy(config), mapping)
+    parsed = contact_csv.read_contacts_csv(path, config.addresses.policy, mapping)
 
     async def work(store: Store) -> int:
         if args.dry_run:
@@ -91,7 +92,7 @@ def cmd_contacts_import(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_contacts_show(args: argparse.Namespace, config: Config) -> int:
-    address = normalised(args.address, address_policy(config))
+    address = normalised(args.address, config.addresses.policy)
 
     async def work(store: Store) -> int:
         held = await store.personal_data(address)
@@ -136,7 +137,7 @@ def describe_contact(address: str, held: dict[str, Any]) -> list[str]:
 
 
 def cmd_consent(args: argparse.Namespace, config: Config) -> int:
-    address = normalised(args.address, address_policy(config))
+    address = normalised(args.address, config.addresses.policy)
     asked: list[tuple[ConsentKind, ConsentValue | None]] = [("tracking", args.tracking), ("marketing", args.marketing)]
     changes = [(kind, value) for kind, value in asked if value]
     if not changes:
@@ -157,7 +158,7 @@ def cmd_consent(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    address = normalised(args.address, address_policy(config))
+    address = normalised(args.address, config.addresses.policy)
     try:
         answers = load_answers(config.user_rules_path)
     except SchemaError as exc:
@@ -188,7 +189,7 @@ def cmd_forget(args: argparse.Namespace, config: Config) -> int:
         return _run(config, pending)
     if not args.address:
         raise UserError("name the address to forget (or --pending to list requests)")
-    address = normalised(args.address, address_policy(config))
+    address = normalised(args.address, config.addresses.policy)
 
     async def work(store: Store) -> int:
         report = await forget(store, address)

@@ -7,9 +7,10 @@ import asyncio
 import sys
 from typing import Any
 
+from proxy.cli.common import read_message_file
 from proxy.config.settings import Config
+from proxy.errors import UserError
 from proxy.relay.preview import explain_recipient, preview_message
-from proxy.rights.suppression_list import UserError, read_message_file
 from proxy.rules.ruleset import SHIPPED_RULES, RuleHolder, rule_file_paths
 from proxy.store import open_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.config.settings import APP, Config
-from proxy.rights.suppression_list import UserError
+from proxy.errors import UserError
 from proxy.service import control
 from proxy.service.install import Scope, install, plan_unit
 

@@ -10,9 +10,10 @@ import sys
 from typing import Any
 
 from proxy.classify.classifier import classify
+from proxy.cli.common import read_message_file
 from proxy.config.settings import Config
+from proxy.errors import UserError
 from proxy.rights.subject_rights import forget
-from proxy.rights.suppression_list import UserError, read_message_file
 from proxy.rules.ruleset import RuleHolder
 from proxy.service.app import make_upstream
 from proxy.service.logs import setup_logging

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from proxy.addresses import AddressPolicy
 from proxy.config.imap import ImapSettings
-from proxy.rights.subject_rights import RetentionConfig
+from proxy.config.store_url import is_postgresql_url, mask_url
+from proxy.errors import StoreError
 from proxy.schema import Positive, PositiveFloat, SchemaError, SourceError, load_file
-from proxy.store import StoreError, is_postgresql_url, mask_url
 
 APP = "gdpr-mail-proxy"
 
@@ -44,6 +45,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long personal data is kept (``retention:`` in the config)."""
+
+    contacts_without_reply_days: Positive = 180
+    relayed_messages_days: Positive = 90
+    verdicts_days: Positive = 365
+    erasure_requests: Literal["automatic", "confirm"] = "confirm"
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,11 @@ class SenderConfig:
 class AddressConfig:
     strip_subaddress: bool = True
     subaddress_separators: str = "+"
+
+    @property
+    def policy(self) -> AddressPolicy:
+        """How addresses are compared and stored under this configuration."""
+        return AddressPolicy(self.strip_subaddress, self.subaddress_separators)
 
 
 @dataclass(frozen=True)

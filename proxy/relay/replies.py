@@ -9,16 +9,7 @@ from __future__ import annotations
 import re
 
 from proxy.store import Suppression
-
-REASON_WORDS = {
-    "opt-out": 'reply "No thanks"',
-    "erasure": "asked for erasure of their data",
-    "bounce": "address no longer exists (bounce)",
-    "manual": "added by hand",
-    "import": "imported list",
-    "unsubscribe": "unsubscribe request",
-    "review": "reply waiting for your review: gdpr-proxy review",
-}
+from proxy.store.reasons import REASON_WORDS
 
 BARE_EOL_IN_HEADER = (
     "550 5.6.0 Message refused: its header has a bare CR or LF line ending, "

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from proxy.addresses import AddressError, AddressPolicy, domain_of, normalise
+from proxy.addresses import AddressError, domain_of, normalise
 from proxy.config.secrets import SecretError, read_secret
 from proxy.config.settings import Config, LocalUser, is_loopback
 from proxy.outbound.dispatch import dispatch, record_delivered
@@ -71,7 +71,7 @@ class RelayHandler:
         self.rules = rules
         self.upstream = upstream
         self.spool = spool
-        self.address_policy = AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
+        self.address_policy = config.addresses.policy
         self.checks = recipient_checks()
         self.steps = message_steps()
         self.in_flight = 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.addresses import AddressError, AddressPolicy, normalise
-from proxy.rights.suppression_list import UserError
+from proxy.errors import UserError
 from proxy.store import Store
 from proxy.store.contacts import IMPORTED_FIELDS
 

@@ -3,9 +3,6 @@
 The CLI (proxy/cli_rights.py), the running service (daily ``purge``) and the reply watcher
 (``handle_erasure_request``) all come through here.  Addresses are normalised with the
 configured policy before they reach the store, exactly as the relay stores them.
-
-This module must not import proxy.config or proxy.admin at run time: the config holds a
-RetentionConfig, so proxy.config imports this module.
 """
 
 from __future__ import annotations
@@ -14,28 +11,17 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from proxy.addresses import DEFAULT_POLICY, AddressPolicy, normalise
+from proxy.config.settings import RetentionConfig
 from proxy.rules.answers import AnswerRules, render_answer
-from proxy.schema import Positive
 from proxy.store import Store, StoreError
 
 if TYPE_CHECKING:
-    # Only for annotations: proxy.config imports RetentionConfig from here.
     from proxy.config.settings import Config
 
 log = logging.getLogger("gdpr_proxy.rights")
-
-
-@dataclass(frozen=True)
-class RetentionConfig:
-    """How long personal data is kept (``retention:`` in the config)."""
-
-    contacts_without_reply_days: Positive = 180
-    relayed_messages_days: Positive = 90
-    verdicts_days: Positive = 365
-    erasure_requests: Literal["automatic", "confirm"] = "confirm"
 
 
 def retention_of(config: Config) -> RetentionConfig:

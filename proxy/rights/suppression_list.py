@@ -4,43 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from proxy.addresses import AddressError, AddressPolicy, normalise, normalise_domain
 from proxy.config.settings import Config
+from proxy.errors import UserError
 from proxy.relay.steps.recipients import first_refusal, recipient_checks
 from proxy.rules.ruleset import RuleSet
-from proxy.store import Store, SuppressionKind, open_store
-
-REASONS = ("manual", "opt-out", "erasure", "bounce", "import", "unsubscribe", "review")
-
-
-async def with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
-    """Open the store for one command, run ``work`` with it, and close it whatever happens."""
-    store = await open_store(config)
-    try:
-        return await work(store)
-    finally:
-        await store.close()
-
-
-class UserError(Exception):
-    """A problem the user can fix; the CLI prints it and exits 1."""
-
-
-def read_message_file(path: str) -> bytes:
-    """An .eml file as SMTP would carry it (files saved on Unix use LF; SMTP uses CRLF)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: {exc.strerror}") from None
-    return raw if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
-
-
-def address_policy(config: Config) -> AddressPolicy:
-    return AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
+from proxy.store import Store, SuppressionKind
+from proxy.store.reasons import REASONS
 
 
 def parse_target(value: str, policy: AddressPolicy) -> tuple[SuppressionKind, str]:
@@ -116,7 +89,7 @@ async def export_suppressions(store: Store) -> str:
 async def explain_address(store: Store, rules: RuleSet, config: Config, address: str) -> tuple[bool, str]:
     """Would mail to ``address`` be refused at RCPT?  (refused, explanation)."""
     try:
-        normalised = normalise(address, address_policy(config))
+        normalised = normalise(address, config.addresses.policy)
     except AddressError as exc:
         raise UserError(str(exc)) from None
     refusal = await first_refusal(recipient_checks(), store, rules, address, normalised)

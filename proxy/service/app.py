@@ -8,46 +8,25 @@ import logging
 import signal
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.config.settings import Config
+from proxy.errors import UserError
 from proxy.outbound.retry import RetryRunner
 from proxy.outbound.spool import Spool
 from proxy.outbound.upstream import CaptureMaildir, SmtpUpstream, Upstream
 from proxy.relay.smtp import RelayHandler, smtp_factory
 from proxy.rights.subject_rights import purge
-from proxy.rights.suppression_list import UserError
 from proxy.rules.ruleset import RuleHolder
 from proxy.service import control
 from proxy.service import sd_notify as notify
 from proxy.service.rulewatch import start_watching
+from proxy.service.state import Service
 from proxy.service.status import announce, service_status, status_line
-from proxy.store import Store, StoreError, open_store
+from proxy.store import StoreError, open_store
 from proxy.watcher.actions import make_watcher
-from proxy.watcher.imap.follow import ImapWatcher
 
 log = logging.getLogger("gdpr_proxy.app")
-
-
-@dataclass
-class Service:
-    config: Config
-    store: Store
-    rules: RuleHolder
-    upstream: Upstream
-    spool: Spool
-    handler: RelayHandler
-    server: asyncio.base_events.Server | None = None
-    started_at: float = field(default_factory=time.time)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    watcher: ImapWatcher | None = None
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
 
 
 def make_upstream(config: Config) -> Upstream:

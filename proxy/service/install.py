@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from proxy.config.settings import APP, Config, ConfigError, default_config_path, load_config
-from proxy.rights.suppression_list import UserError
+from proxy.errors import UserError
 
 Scope = Literal["user", "system"]
 

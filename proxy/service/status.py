@@ -14,7 +14,7 @@ from proxy.config.settings import Config
 from proxy.store.base import today
 
 if TYPE_CHECKING:
-    from proxy.service.app import Service
+    from proxy.service.state import Service
 
 log = logging.getLogger("gdpr_proxy.app")
 

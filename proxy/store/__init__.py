@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .backend import is_postgresql_url, mask_url
+from proxy.config.store_url import is_postgresql_url, mask_url
+
 from .base import StoreBase, StoreError, now, today
 from .checkpoints import CheckpointsMixin
 from .contacts import ContactsMixin

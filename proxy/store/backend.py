@@ -22,39 +22,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiosqlite
+
+from proxy.config.store_url import mask_url
+from proxy.errors import StoreError
 
 from .schema import MIGRATIONS, postgresql_ddl
 
 # aiosqlite.Row and asyncpg.Record both index by position and by column name, and both
 # turn into a dict with dict(row).
 Row = Any
-
-
-class StoreError(Exception):
-    """The store cannot be used right now (missing, locked, read-only, disk full, corrupt, server down)."""
-
-
-POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgresql_url(target: object) -> bool:
-    return isinstance(target, str) and target.lower().startswith(POSTGRESQL_SCHEMES)
-
-
-def mask_url(url: str) -> str:
-    """The URL without its password, fit for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-    except ValueError:
-        return "postgresql://(unreadable URL)"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,7 +17,10 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backend import Backend, PostgresBackend, Row, SqliteBackend, StoreError, is_postgresql_url
+from proxy.config.store_url import is_postgresql_url
+from proxy.errors import StoreError
+
+from .backend import Backend, PostgresBackend, Row, SqliteBackend
 
 S = TypeVar("S", bound="StoreBase")
 
