@@ -58,7 +58,9 @@ def test_vendor_entries_have_exact_keys():
         assert vendor.get("pixels"), f"{vendor['name']}: no pixel patterns"
         for kind in ("pixels", "links"):
             for rule in vendor.get(kind) or []:
-                allowed = {"pattern", "example"} | ({"target_param"} if kind == "links" else set())
+                allowed = {"pattern", "example"} | (
+                    {"target_param", "target_encoding", "target_key"} if kind == "links" else {"sized_is_content"}
+                )
                 assert {"pattern", "example"} <= set(rule) <= allowed, (vendor["name"], rule)
                 assert isinstance(rule["pattern"], str) and isinstance(rule["example"], str)
 
