@@ -12,7 +12,7 @@ from .html import Tag, find_tags, parse_tag
 from .splice import Edit, apply_edits
 from .structure import has_protected_part, scan
 from .textbody import TextBody, TextEdit
-from .trackers import CompiledTrackers, TrackerRules, UrlRule, compile_rules, link_target
+from .trackers import CompiledTrackers, TrackerRules, compile_rules, link_target
 
 _IMG = re.compile(r"<img(?=[\s/>])", re.I)
 _SOURCE = re.compile(r"<source(?=[\s/>])", re.I)
@@ -322,7 +322,8 @@ class _Finder:
         attr = tag.attrs["srcset"]
         raw = self.text[attr.value_start : attr.value_end]
         candidates = _srcset(raw)
-        hits = [(c, v) for c in candidates if _host(c[2]) and (v := self._vendor(c[2], sized))]
+        # A candidate is never the size-declared content itself: the element keeps its src.
+        hits = [(c, v) for c in candidates if _host(c[2]) and (v := self._vendor(c[2]))]
         if not hits:
             return
         for (_, _, url), vendor in hits:
@@ -417,10 +418,10 @@ class _Finder:
         text = self.text
         lowered = self.lowered
         if "@import" in lowered:
-            for m in _CSS_IMPORT.finditer(text):
-                url = html.unescape(m.group(2)).strip()
-                if _host(url) and not self._inside_removed(m.start()) and (vendor := self._vendor(url)):
-                    self._remove(m.start(), m.end(), url, vendor)
+            for imported in _CSS_IMPORT.finditer(text):
+                url = html.unescape(imported.group(2)).strip()
+                if _host(url) and not self._inside_removed(imported.start()) and (vendor := self._vendor(url)):
+                    self._remove(imported.start(), imported.end(), url, vendor)
         # A case-insensitive search has no literal to skip ahead by and is 20 times slower, so
         # search a lower-cased copy unless lowering changed offsets (some non-Latin-1 text).
         starts = (
@@ -461,10 +462,7 @@ class _Finder:
     def links(self) -> None:
         for start, _, attrs in find_tags(self.text, _LINK):
             url = attrs.get("href", "").strip()
-            found = self.rules.links.match_compiled(url) if url else None
-            if found is None or not found[1].unwraps:
-                continue
-            target = self._unwrap(found[1], found[2], url)
+            target = self._unwrap(url) if url else None
             if target is None:
                 continue
             tag = self._tag(start)
@@ -477,17 +475,21 @@ class _Finder:
             self.edits.append((href.value_start, href.value_end, escaped))
             self.unwrapped += 1
 
-    def _unwrap(self, rule: UrlRule, compiled: re.Pattern[str], url: str) -> str | None:
-        """The final target, following a tracked link that wraps another (at most twice)."""
-        target = link_target(rule, compiled, url)
+    def _target(self, url: str) -> str | None:
+        """The target of a click-tracking URL, by the first rule that recovers one."""
+        for _, rule, compiled in self.rules.links.matches(url):
+            if rule.unwraps and (target := link_target(rule, compiled, url)) is not None:
+                return target
+        return None
+
+    def _unwrap(self, url: str) -> str | None:
+        """The final target, following a tracked link that wraps another (at most three deep)."""
+        target = self._target(url)
+        if target is None:
+            return None
         for _ in range(2):
-            if target is None:
-                return None
-            inner = self.rules.links.match_compiled(target)
-            if inner is None or not inner[1].unwraps:
-                return target
-            deeper = link_target(inner[1], inner[2], target)
+            deeper = self._target(target)
             if deeper is None:
-                return target
+                break
             target = deeper
         return target

@@ -7,7 +7,7 @@ import binascii
 import importlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -184,8 +184,12 @@ class UrlMatcher:
         return (found[0], found[1]) if found else None
 
     def match_compiled(self, url: str) -> tuple[str, UrlRule, re.Pattern[str]] | None:
+        return next(self.matches(url), None)
+
+    def matches(self, url: str) -> Iterator[tuple[str, UrlRule, re.Pattern[str]]]:
+        """Every rule matching url, in file order."""
         if not self.rules:
-            return None
+            return
         if url.isascii():
             lowered = url.lower()
             grams = {lowered[i : i + _MIN_LITERAL] for i in range(len(lowered) - _MIN_LITERAL + 1)}
@@ -198,8 +202,7 @@ class UrlMatcher:
         for i in candidates:
             vendor, rule, compiled = self.rules[i]
             if compiled.search(url):
-                return vendor, rule, compiled
-        return None
+                yield vendor, rule, compiled
 
 
 @dataclass(frozen=True)
