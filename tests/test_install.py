@@ -56,14 +56,22 @@ def test_the_wheel_carries_the_shipped_rules_and_units(installed):
     assert "proxy/service/systemd/gdpr-mail-proxy.service" in listing
 
 
-def serve_and_send(program: list[str]) -> bytes:
+def clean_environment(home: Path) -> dict[str, str]:
+    """A user's environment: no Python paths of the test run, so only the installed package is found."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(HOME=str(home), PYTHONUNBUFFERED="1", PATH="/usr/bin:/bin")
+    return env
+
+
+def serve_and_send(program: list[str], python_path: str = "") -> bytes:
     """Start `serve` in capture mode from a new home (not the checkout), relay one message, return what left."""
     home = Path(tempfile.mkdtemp(prefix="gdpr-"))  # short: the control socket path must fit a Unix socket
     port = free_port()
     config = home / "config.yaml"
     config.write_text(f"listen:\n  port: {port}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(HOME=str(home), PYTHONUNBUFFERED="1", PATH="/usr/bin:/bin")
+    env = clean_environment(home)
+    if python_path:
+        env["PYTHONPATH"] = python_path
     command = [*program, "-c", str(config), "serve"]
     proc = subprocess.Popen(command, cwd=home, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -108,7 +116,7 @@ def comparable(raw: bytes) -> bytes:
 
 def test_an_installed_wheel_relays_exactly_as_the_checkout_does(installed):
     from_wheel = serve_and_send([str(installed)])
-    from_checkout = serve_and_send([sys.executable, "-m", "proxy"])
+    from_checkout = serve_and_send([sys.executable, "-m", "proxy"], python_path=str(CHECKOUT))
     assert TRACKER.encode() not in from_wheel
     parsed = email.message_from_bytes(from_wheel, policy=email.policy.default)
     texts = [part.get_content() for part in parsed.walk() if part.get_content_maintype() == "text"]  # type: ignore[attr-defined]
@@ -122,7 +130,7 @@ def test_an_install_without_its_rule_files_refuses_to_start(installed, tmp_path)
     hidden = tmp_path / "hidden"
     shipped.rename(hidden)
     try:
-        env = {**os.environ, "HOME": str(tmp_path)}
+        env = clean_environment(tmp_path)
         command = [str(installed), "serve"]
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     finally:

@@ -2,7 +2,8 @@
 
 Each step does one thing to a MessageContext (plan recipients, add a footer, strip
 trackers...).  A step that refuses the message raises Reject with the SMTP reply; a step
-that changes the message records its name in ``ctx.applied``.  Steps never talk SMTP.
+that changes the message calls ``ctx.mark_applied()``, which records the step's one name (the name
+in ``message_steps``, also the one the log line shows).  Steps never talk SMTP.
 """
 
 from __future__ import annotations
@@ -76,11 +77,17 @@ class MessageContext:
     unmodified: bytes = b""  # the message as received (line endings checked), before any change
     split_each: bool = False  # every recipient gets a copy addressed to them alone
     started: float = field(default_factory=time.monotonic)
+    current_step: str = ""  # the running step's name, set by run_pipeline
 
     @property
     def label(self) -> str:
         """How log lines name this message: by Message-ID, never by content."""
         return f"<{self.message_id}>" if self.message_id else "<no Message-ID>"
+
+    def mark_applied(self) -> None:
+        """The running step changed the message: the log and ``preview`` name it by the step's name."""
+        if self.current_step and self.current_step not in self.applied:
+            self.applied.append(self.current_step)
 
 
 StepFunc = Callable[[MessageContext], Awaitable[None]]
@@ -94,4 +101,6 @@ class Step:
 
 async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
     for step in steps:
+        ctx.current_step = step.name
         await step.run(ctx)
+    ctx.current_step = ""

@@ -49,7 +49,7 @@ async def preview_message(store: Store, rules: RuleSet, config: Config, raw: byt
     ]
     if ctx.unmodifiable:
         summary.append(f"sent unchanged: {ctx.unmodifiable}")
-    if "list-unsubscribe" in ctx.applied:
+    if "add-list-unsubscribe" in ctx.applied:
         summary.append("header added: List-Unsubscribe")
     summary += version.actions
     return Preview(raw=version.raw, summary=summary)

@@ -45,4 +45,4 @@ def _add_footer(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]
 
 
 async def add_footer(ctx: MessageContext) -> None:
-    await rewrite_versions(ctx, "footer", _add_footer)
+    await rewrite_versions(ctx, _add_footer)

@@ -40,5 +40,5 @@ async def check_line_endings(ctx: MessageContext) -> None:
     fixed = normalise_line_endings(ctx.raw)
     if fixed is not ctx.raw:
         ctx.raw = fixed
-        ctx.applied.append("line-endings")
+        ctx.mark_applied()
     ctx.unmodified = ctx.raw  # what "sent unchanged" means from here on

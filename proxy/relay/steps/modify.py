@@ -23,7 +23,7 @@ INLINE_LIMIT = 256 * 1024
 Transform = Callable[[Version, MessageContext], tuple[bytes, list[str]]]
 
 
-async def rewrite_versions(ctx: MessageContext, name: str, transform: Transform) -> None:
+async def rewrite_versions(ctx: MessageContext, transform: Transform) -> None:
     if ctx.unmodifiable:
         return
     changed = False
@@ -41,7 +41,7 @@ async def rewrite_versions(ctx: MessageContext, name: str, transform: Transform)
             changed = True
         version.actions.extend(actions)
     if changed:
-        ctx.applied.append(name)
+        ctx.mark_applied()
 
 
 def _unmodifiable(ctx: MessageContext, why: str) -> None:
@@ -54,4 +54,4 @@ def _unmodifiable(ctx: MessageContext, why: str) -> None:
     for version in ctx.versions:
         version.raw = ctx.unmodified or ctx.raw
         version.actions = [f"sent unchanged: {why}"]
-    ctx.applied = [a for a in ctx.applied if a == "line-endings"]
+    ctx.applied = [a for a in ctx.applied if a == "check-line-endings"]

@@ -60,4 +60,4 @@ def _address_individually(version: Version, ctx: MessageContext) -> tuple[bytes,
 
 
 async def address_individually(ctx: MessageContext) -> None:
-    await rewrite_versions(ctx, "split", _address_individually)
+    await rewrite_versions(ctx, _address_individually)

@@ -32,8 +32,8 @@ def _receipts(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]]:
 
 
 async def remove_trackers(ctx: MessageContext) -> None:
-    await rewrite_versions(ctx, "trackers", _strip)
+    await rewrite_versions(ctx, _strip)
 
 
 async def remove_read_receipts(ctx: MessageContext) -> None:
-    await rewrite_versions(ctx, "read-receipts", _receipts)
+    await rewrite_versions(ctx, _receipts)

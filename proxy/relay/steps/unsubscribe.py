@@ -21,4 +21,4 @@ async def add_list_unsubscribe(ctx: MessageContext) -> None:
         targets.append(f"<{sender.unsubscribe_url}>")
         raw = add_header(raw, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     ctx.raw = add_header(raw, "List-Unsubscribe", ", ".join(targets))
-    ctx.applied.append("list-unsubscribe")
+    ctx.mark_applied()
