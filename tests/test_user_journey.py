@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -82,20 +81,26 @@ def test_swaks_lands_in_capture_then_suppression_refuses_one_recipient(serve, tm
 
     added = serve.cli("suppress", "add", "someone@example.org")
     assert added.returncode == 0 and "suppressed" in added.stdout
-    result = swaks(serve.port, "--to", "someone@example.org,colleague@example.net")
+    result = swaks(serve.port, "--to", "someone@example.org,colleague@example.net,third@example.com")
     transcript = result.stdout + result.stderr
-    assert re.search(r"<\*\* 550 5\.7\.1 <someone@example\.org>: recipient opted out on \d{4}-\d\d-\d\d", transcript)
-    assert "not sent" in transcript
-    assert "<-  250 2.0.0 Captured for 1 recipient(s)" in transcript
-    delivered = [m.get_all("Delivered-To") for m in mailbox.Maildir(capture, create=False)]
-    assert sorted(map(tuple, delivered)) == [("colleague@example.net",), ("someone@example.org",)]
+    assert result.returncode == 0, transcript
+    assert "<-  250 2.1.5 <someone@example.org> noted, but it will not be sent there (opted out)" in transcript
+    assert "<-  250 2.0.0 Captured for 2 recipient(s)" in transcript
+    # Capture mode: the notice to the sender is captured too, as it would have been sent.
+    assert wait_for(lambda: len(list(mailbox.Maildir(capture, create=False))) == 3)
+    messages = list(mailbox.Maildir(capture, create=False))
+    notice = next(m for m in messages if m["X-GDPR-Proxy-Notice"])
+    assert notice.get_all("Delivered-To") == ["anna@nordlicht.example"]
+    assert "someone@example.org: opted out on" in notice.get_payload(decode=True).decode()
+    delivered = sorted(tuple(m.get_all("Delivered-To")) for m in messages if not m["X-GDPR-Proxy-Notice"])
+    assert delivered == [("colleague@example.net", "third@example.com"), ("someone@example.org",)]
 
     checked = serve.cli("check", "someone@example.org")
     assert "refused (suppression)" in checked.stdout
 
 
 @needs_swaks
-def test_stopped_upstream_gives_client_a_4xx(tmp_path, monkeypatch):
+def test_stopped_upstream_queues_the_message(tmp_path, monkeypatch):
     port, dead = free_port(), free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -106,12 +111,49 @@ def test_stopped_upstream_gives_client_a_4xx(tmp_path, monkeypatch):
     process = ServeProcess(tmp_path, config)
     try:
         result = swaks(port, "--to", "someone@example.org")
-        assert re.search(r"<\*\* 451 4\.4\.1 Your mail server cannot be reached", result.stdout + result.stderr)
+        transcript = result.stdout + result.stderr
+        assert result.returncode == 0, transcript
+        assert "<-  250 2.0.0 Queued: your mail server is unreachable; it will be sent when it is back" in transcript
+        listing = process.cli("queue")
+        assert listing.returncode == 0 and "someone@example.org" in listing.stdout
     finally:
         process.stop()
 
 
 MSMTP = shutil.which("msmtp")
+
+
+def wait_for(condition: object, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.05)
+    return bool(callable(condition) and condition())
+
+
+@pytest.mark.skipif(MSMTP is None, reason="msmtp is not installed (apt-get install msmtp)")
+def test_msmtp_one_opted_out_among_three_exits_0(serve, tmp_path):
+    """msmtp stops at the first refused RCPT (exit 65); noted at RCPT, the other two get it."""
+    assert serve.cli("suppress", "add", "eva@firma.example").returncode == 0
+    rc = tmp_path / "msmtprc"
+    rc.write_text(
+        "account relay\nhost 127.0.0.1\n"
+        f"port {serve.port}\nauth off\ntls off\nfrom anna@nordlicht.example\naccount default : relay\n"
+    )
+    rc.chmod(0o600)
+    rcpts = ["jan@kunde.example", "eva@firma.example", "piotr@klient.example"]
+    message = f"From: anna@nordlicht.example\nTo: {', '.join(rcpts)}\nSubject: Hallo\n\nGuten Tag\n"
+    assert MSMTP is not None
+    result = subprocess.run([MSMTP, "-C", str(rc), *rcpts], input=message, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    capture = tmp_path / ".local/share/gdpr-mail-proxy/capture"
+    assert wait_for(lambda: len(list(mailbox.Maildir(capture, create=False))) == 2)  # the message, the notice
+    messages = list(mailbox.Maildir(capture, create=False))
+    got = sorted(r for m in messages if not m["X-GDPR-Proxy-Notice"] for r in m.get_all("Delivered-To"))
+    assert got == ["jan@kunde.example", "piotr@klient.example"]
+    notice = next(m for m in messages if m["X-GDPR-Proxy-Notice"])
+    assert "eva@firma.example: opted out on" in notice.get_payload(decode=True).decode()
 
 
 @pytest.mark.skipif(MSMTP is None, reason="msmtp is not installed (apt-get install msmtp)")

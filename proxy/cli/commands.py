@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from proxy.cli import queue as cli_queue
 from proxy.cli import rights as cli_rights
 from proxy.cli import rules as cli_rules
 from proxy.cli import service as cli_service
@@ -19,9 +20,11 @@ from proxy.cli import watch as cli_watch
 from proxy.cli.common import with_store
 from proxy.config.secrets import SecretError
 from proxy.config.settings import Config, ConfigError, default_config_path, insecure_permissions_warning, load_config
-from proxy.errors import UserError
+from proxy.config.startup import startup_problems
+from proxy.outbound.notices import load_notice_rules
 from proxy.rights import suppression_list as admin
 from proxy.rules.ruleset import RuleHolder, RulesError, load_rules
+from proxy.schema import SourceError
 from proxy.service.app import serve
 from proxy.service.logs import setup_logging
 from proxy.store import Store, StoreError
@@ -35,7 +38,15 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(path, explicit=path is not None)
 
 
+def _ready_to_start(config: Config) -> None:
+    """Every password is read before anything starts: a missing one is named now, not at the first message."""
+    problems = startup_problems(config)
+    if problems:
+        raise ConfigError([SourceError(config.source, None, key, problem) for key, problem in problems])
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    _ready_to_start(config)
     setup_logging(config.log.level, args.log_format or config.log.format)
     warning = insecure_permissions_warning(config)
     if warning:
@@ -45,14 +56,17 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        raise UserError(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}") from None
+        reason = exc.strerror or str(exc)
+        raise admin.UserError(f"cannot listen on {config.listen.host}:{config.listen.port}: {reason}") from None
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
     if args.file:
         config = load_config(Path(args.file), explicit=True)
+    _ready_to_start(config)
     load_rules(config.user_rules_path)
+    load_notice_rules(config.user_rules_path)
     print(f"{config.source}: OK")
     print(f"  listen {config.listen.host}:{config.listen.port}; store {config.store_display}")
     if config.capture_mode:
@@ -78,7 +92,7 @@ def cmd_suppress(args: argparse.Namespace, config: Config) -> int:
             kind, value = admin.parse_target(args.target, policy)
             removed = await store.remove_suppression(kind, value)
             if not removed:
-                raise UserError(f"{value} is not on the suppression list")
+                raise admin.UserError(f"{value} is not on the suppression list")
             print(f"{value}: removed from the suppression list")
         elif args.action == "list":
             entries = await store.list_suppressions()
@@ -121,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the relay (capture mode until an upstream server is configured)")
+    # -c after the command too (`serve -c FILE`), as users type it; SUPPRESS keeps one given before it.
+    p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (as before the command)")
     p.add_argument("--log-format", choices=["text", "json"], help="log line format (default from config: text)")
     p.set_defaults(func=cmd_serve)
 
@@ -149,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     cli_watch.add_commands(sub)
+    cli_queue.add_commands(sub)
     cli_rules.add_commands(sub)
     cli_service.add_commands(sub)
     cli_rights.add_commands(sub)
@@ -165,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RulesError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 1
-    except (UserError, StoreError, SecretError) as exc:
+    except (admin.UserError, StoreError, SecretError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -100,6 +100,8 @@ def format_status(status: dict[str, Any]) -> str:
     watcher = status.get("watcher")
     if watcher:
         text = f"  watcher:   {watcher.get('state', '?')}, last check {watcher.get('last_check') or 'never'}"
+        if "messages_handled" in watcher:
+            text += f", {watcher['messages_handled']} message(s) read since start"
         if watcher.get("error"):
             text += f" (last error: {watcher['error']})"
         lines.append(text)
@@ -110,6 +112,13 @@ def format_status(status: dict[str, Any]) -> str:
         f"  today ({today.get('day', '?')}): {today.get('relayed', 0)} relayed, "
         f"{today.get('refused', 0)} refused, {today.get('modified', 0)} modified"
     )
+    refused = today.get("refused_recipients") or {}
+    if refused:
+        lines.append("  recipients refused today: " + ", ".join(f"{c} {n}" for c, n in sorted(refused.items())))
+    store = status.get("store")
+    if store:
+        text = f"  store:     {store.get('where', '?')}, reachable: {_yes_no(store.get('reachable'))}"
+        lines.append(text + (f" ({store['error']})" if store.get("error") else ""))
     suppressed = today.get("suppressed") or {}
     if suppressed:
         by_reason = ", ".join(f"{reason} {count}" for reason, count in sorted(suppressed.items()))
@@ -117,7 +126,10 @@ def format_status(status: dict[str, Any]) -> str:
     else:
         lines.append("  suppressions added today: none")
     if "queue" in status:
-        lines.append(f"  retry queue: {status['queue']} message(s)")
+        lines.append(f"  queue:     {status['queue']} message(s) waiting (gdpr-proxy queue)")
+        for entry in status.get("queue_entries") or []:
+            who = ", ".join(entry.get("recipients") or []) if entry.get("kind") == "message" else entry.get("kind")
+            lines.append(f"    {entry.get('id')}  {who}; last error: {entry.get('last_error') or '-'}")
     errors = status.get("rule_errors") or []
     if errors:
         lines.append("  RULE ERRORS (the service keeps running with the previous rules):")

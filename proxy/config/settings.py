@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,30 @@ def default_data_dir() -> Path:
     # systemd's StateDirectory= sets STATE_DIRECTORY for the system service.
     state = os.environ.get("STATE_DIRECTORY")
     return Path(state) if state else xdg_dir("XDG_DATA_HOME", ".local/share")
+
+
+_PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")  # RFC 2606: never anyone's server
+
+
+def is_placeholder(value: str) -> bool:
+    domain = value.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
+
+
+def is_web_url(value: str, https_only: bool = False) -> bool:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    schemes = ("https",) if https_only else ("https", "http")
+    return parts.scheme in schemes and bool(parts.hostname) and " " not in value.strip()
+
+
+_MAIL_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9\u0080-\uffff-]+(\.[A-Za-z0-9\u0080-\uffff-]+)+")
+
+
+def is_mail_address(value: str) -> bool:
+    return bool(_MAIL_ADDRESS.fullmatch(value.strip()))
 
 
 def is_loopback(host: str) -> bool:
@@ -77,6 +102,10 @@ class ListenConfig:
     allow_remote: bool = False
     hostname: str | None = None
 
+    def check(self) -> list[tuple[str, str]]:
+        # 0 lets the system choose a free port (tests, and several relays on one machine).
+        return [] if 0 <= self.port <= 65535 else [("port", f"must be between 1 and 65535, got {self.port}")]
+
 
 @dataclass(frozen=True)
 class LocalUser(SecretSource):
@@ -102,6 +131,9 @@ class SmtpConfig:
     timeout_seconds: PositiveFloat = 300.0
     max_connections: Positive = 100
     auth_failures_per_minute: Positive = 5
+    # notify_sender: refused recipients are left out at the end of DATA and the sender gets a
+    # notice (what desktop clients need); refuse_at_rcpt: a 550 per RCPT, for scripts that read it.
+    refused_recipients: Literal["notify_sender", "refuse_at_rcpt"] = "notify_sender"
 
 
 @dataclass(frozen=True)
@@ -130,6 +162,10 @@ class UpstreamConfig(SecretSource):
             problems.append(("security", "'none' would send the password in clear text over the network"))
         if self.pool_size < 0:
             problems.append(("pool_size", "must be 0 (no reuse) or more"))
+        if self.port is not None and not 0 < self.port < 65536:
+            problems.append(("port", f"must be between 1 and 65535, got {self.port}"))
+        if self.host != self.host.strip() or " " in self.host:
+            problems.append(("host", f"a host name has no spaces: {self.host!r}"))
         return problems
 
 
@@ -145,6 +181,22 @@ class SenderConfig:
     default_language: str = "en"
     default_source: str = "public professional sources (company website or professional network)"
     default_reason: str = "your role at your company, which our offer concerns"
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        for key in ("name", "company", "default_source", "default_reason"):
+            value = getattr(self, key)
+            if value and not value.strip():
+                problems.append((key, "is only spaces: write the text, or leave it out"))
+        if self.privacy_policy_url.strip() and not is_web_url(self.privacy_policy_url):
+            problems.append(("privacy_policy_url", f"not a web address (https://...): {self.privacy_policy_url!r}"))
+        if self.unsubscribe_url is not None and not is_web_url(self.unsubscribe_url, https_only=True):
+            problems.append(("unsubscribe_url", f"must be an https:// address, got {self.unsubscribe_url!r}"))
+        if self.opt_out_address.strip() and not is_mail_address(self.opt_out_address):
+            problems.append(("opt_out_address", f"not an e-mail address: {self.opt_out_address!r}"))
+        if not re.fullmatch(r"[a-z]{2}", self.default_language):
+            problems.append(("default_language", f"a two-letter code such as 'de', got {self.default_language!r}"))
+        return problems
 
 
 @dataclass(frozen=True)
@@ -163,6 +215,8 @@ class QueueConfig:
     retry_seconds: PositiveFloat = 300.0
     max_retry_seconds: PositiveFloat = 3600.0
     give_up_after_hours: PositiveFloat = 120.0
+    # The client waits this long for the upstream to answer; after that its message is queued.
+    wait_for_upstream_seconds: PositiveFloat = 10.0
 
 
 @dataclass(frozen=True)
@@ -219,11 +273,25 @@ class Config:
         problems.extend(self._check_store())
         if self.upstream is not None:
             for key in ("name", "company", "privacy_policy_url", "opt_out_address"):
-                if not getattr(self.sender, key):
+                if not getattr(self.sender, key).strip():
                     problems.append(
                         (f"sender.{key}", "required before sending for real (the disclosure footer needs it)")
                     )
         return problems
+
+    def placeholder_problems(self) -> list[tuple[str, str]]:
+        """Values left from config.example.yaml would send for real to nobody's server (checked before start)."""
+        if self.upstream is None:
+            return []  # capture mode sends nothing: trying the example out is fine
+        values = [("upstream.host", self.upstream.host), ("upstream.username", self.upstream.username or "")]
+        if self.imap is not None:
+            values += [("imap.host", self.imap.host), ("imap.username", self.imap.username)]
+        values += [("sender.opt_out_address", self.sender.opt_out_address)]
+        return [
+            (key, f"{value!r} is the example's placeholder: put in your own (or remove upstream: for capture mode)")
+            for key, value in values
+            if is_placeholder(value)
+        ]
 
     def _check_store(self) -> list[tuple[str, str]]:
         if self.store and "://" in self.store and not self.uses_postgresql:

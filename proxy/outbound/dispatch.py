@@ -1,12 +1,12 @@
 """Send every version upstream and decide what the mail client is told.
 
-The rule (see README, "What the client is told"):
-- 250 only when every copy was accepted upstream, or when the copies that were not are
-  safely in the durable spool (temporary failure) or turned into a bounce to the sender
-  (permanent failure) -- that happens only when some other copy was already accepted,
-  because then a 4xx would make the client send the accepted copies twice;
-- otherwise the upstream answer: 4xx (the client keeps the message and retries) or the
-  upstream 5xx with its text.
+The rule (see README, "What the client is told"), as a local MTA does for its user:
+- 250 when every copy was accepted upstream, or is safely in the durable spool (the
+  upstream was unreachable, timed out, failed TLS or answered 4xx: it is retried with
+  back-off), the permanently refused copies then coming back to the sender as a bounce;
+- the upstream's 5xx with its text when nothing was accepted or queued (wrong password,
+  message refused as spam): the client shows it at once;
+- 451 only when the relay could not even write the message to its spool.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from proxy.outbound.dsn import bounce_message
 from proxy.outbound.spool import Spool
-from proxy.outbound.upstream import DeliveryResult, Upstream
+from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
-from proxy.relay.pipeline import MessageContext, Version
+from proxy.relay.pipeline import MessageContext
 from proxy.store import StoreError
 
 log = logging.getLogger("gdpr_proxy.dispatch")
@@ -34,70 +34,61 @@ class DispatchOutcome:
     upstream_code: int = 250
 
 
-def _first_refusal(refusals: list[tuple[int, str]], temporary: bool) -> tuple[int, str] | None:
-    for code, text in refusals:
-        if (code < 500) == temporary:
-            return code, text
-    return None
-
-
-async def dispatch(ctx: MessageContext, upstream: Upstream, spool: Spool) -> DispatchOutcome:
+async def dispatch(
+    ctx: MessageContext, upstream: Upstream, spool: Spool, connect_wait: float | None = None
+) -> DispatchOutcome:
+    """``connect_wait``: how long the client waits for the upstream to answer before its mail is queued."""
     outcome = DispatchOutcome(reply="")
-    failed: list[tuple[Version, DeliveryResult]] = []
-    refusals: list[tuple[int, str]] = []
+    temporary: list[tuple[bytes, list[str], str]] = []  # (version bytes, recipients, error)
+    permanent: list[tuple[bytes, dict[str, tuple[int, str]]]] = []
     unreachable: str | None = None
     for version in ctx.versions:
-        if failed and not outcome.delivered and any(c < 500 for c, _ in refusals):
-            break  # nothing accepted yet and a temporary failure: the client retries it all
         rcpts = [p.address for p in version.recipients]
-        result = await upstream.deliver(ctx.mail_from, rcpts, version.raw, ctx.smtputf8)
+        if unreachable is not None:  # one connection attempt per message is enough to know
+            temporary.append((version.raw, rcpts, unreachable))
+            continue
+        result = await upstream.deliver(ctx.mail_from, rcpts, version.raw, ctx.smtputf8, connect_timeout=connect_wait)
         outcome.delivered.extend(result.accepted)
-        if result.refused:
-            failed.append((version, result))
-            refusals.extend(result.refused.values())
-            unreachable = unreachable or result.unreachable
-    if not outcome.delivered:
-        temporary = _first_refusal(refusals, temporary=True)
-        if unreachable and temporary:
-            outcome.reply = replies.upstream_unreachable(unreachable)
-            outcome.upstream_code = 451
-            return outcome
-        code, text = temporary or _first_refusal(refusals, temporary=False) or (451, "no answer")
+        unreachable = result.unreachable
+        later = [r for r, (code, _) in result.refused.items() if code < 500]
+        if later:
+            error = "; ".join(f"{c} {t}" for c, t in (result.refused[r] for r in later))
+            temporary.append((version.raw, later, error))
+        refused = {r: v for r, v in result.refused.items() if v[0] >= 500}
+        if refused:
+            permanent.append((version.raw, refused))
+    if not outcome.delivered and not temporary:
+        code, text = next(iter(permanent[0][1].values())) if permanent else (451, "no answer")
         outcome.reply = replies.upstream_failure(code, text)
         outcome.upstream_code = code
         return outcome
-    await _hold_the_rest(ctx, spool, failed, outcome)
-    outcome.reply = replies.accepted(
-        len(outcome.delivered), len(outcome.queued), len(outcome.bounced), captured=upstream.captures
-    )
-    return outcome
-
-
-async def _hold_the_rest(
-    ctx: MessageContext, spool: Spool, failed: list[tuple[Version, DeliveryResult]], outcome: DispatchOutcome
-) -> None:
-    """Part of the message went out: spool temporary failures, bounce permanent ones."""
-    for version, result in failed:
-        temporary = [r for r, (code, _) in result.refused.items() if code < 500]
-        permanent = {r: v for r, v in result.refused.items() if v[0] >= 500}
-        if temporary:
-            reason = "; ".join(f"{r}: {c} {t}" for r, (c, t) in result.refused.items() if c < 500)
+    try:
+        for raw, rcpts, error in temporary:
             await asyncio.to_thread(
-                spool.put,
-                ctx.mail_from,
-                temporary,
-                version.raw,
-                ctx.message_id,
-                smtputf8=ctx.smtputf8,
-                error=reason,
+                spool.put, ctx.mail_from, rcpts, raw, ctx.message_id, smtputf8=ctx.smtputf8, error=error
             )
-            outcome.queued.extend(temporary)
-        if permanent and ctx.mail_from:
-            bounce = bounce_message(ctx.mail_from, version.raw, permanent, ctx.config.listen.hostname)
+            outcome.queued.extend(rcpts)
+    except OSError as exc:
+        # The client keeps the message: sending it again may repeat a copy that went out
+        # already, which is better than losing one (at least once, never zero).
+        log.error("%s cannot write to the queue %s: %s", ctx.label, spool.directory, exc.strerror)
+        outcome.reply, outcome.upstream_code = replies.QUEUE_UNAVAILABLE, 451
+        return outcome
+    for raw, refused in permanent:
+        if ctx.mail_from:
+            bounce = bounce_message(ctx.mail_from, raw, refused, ctx.config.listen.hostname)
             await asyncio.to_thread(spool.put, "", [ctx.mail_from], bounce, None, is_bounce=True)
-            outcome.bounced.extend(permanent)
-        elif permanent:
-            outcome.bounced.extend(permanent)
+        outcome.bounced.extend(refused)
+    if outcome.queued and not outcome.delivered:
+        outcome.upstream_code = 451
+        outcome.reply = replies.queued(unreachable is not None, len(outcome.queued), captured=upstream.captures)
+    else:
+        outcome.reply = replies.accepted(
+            len(outcome.delivered), len(outcome.queued), len(outcome.bounced), captured=upstream.captures
+        )
+    if outcome.queued:
+        log.info("%s queued for %d recipient(s): %s", ctx.label, len(outcome.queued), temporary[0][2][:200])
+    return outcome
 
 
 async def record_delivered(ctx: MessageContext, delivered: list[str]) -> None:

@@ -1,8 +1,9 @@
 """The durable queue: copies the relay answered 250 for but could not hand on yet.
 
 Each entry is two files written with fsync before the client is told 250: the message
-bytes and a small JSON envelope.  Entries survive restarts; a runner retries them with
-back-off and, when a copy finally fails, sends the sender a bounce.
+bytes and a small JSON envelope.  Entries survive restarts and kill -9; a runner retries
+them with back-off and, when a copy finally fails, tells the sender.  Notices to the
+salesperson wait here too, until their mailbox takes them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ class SpoolEntry:
     smtputf8: bool = False
     is_bounce: bool = False
     history: list[str] = field(default_factory=list)
+    is_notice: bool = False  # a notice to the salesperson: goes to their mailbox, never re-checked
+
+    @property
+    def kind(self) -> str:
+        return "notice" if self.is_notice else "bounce" if self.is_bounce else "message"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,6 +71,7 @@ class Spool:
         *,
         smtputf8: bool = False,
         is_bounce: bool = False,
+        is_notice: bool = False,
         error: str = "",
     ) -> SpoolEntry:
         """Store durably (message first, then envelope: an envelope never points at nothing)."""
@@ -79,6 +86,7 @@ class Spool:
             last_error=error,
             smtputf8=smtputf8,
             is_bounce=is_bounce,
+            is_notice=is_notice,
         )
         _write_durably(self.directory / f"{entry.id}.eml", raw)
         self.save(entry)
@@ -108,3 +116,20 @@ class Spool:
     def due(self, now: float | None = None) -> list[SpoolEntry]:
         now = time.time() if now is None else now
         return [e for e in self.entries() if e.next_attempt <= now]
+
+    def find(self, prefix: str) -> SpoolEntry:
+        """The entry whose id starts with ``prefix`` (as `gdpr-proxy queue` shows it)."""
+        matches = [e for e in self.entries() if e.id.startswith(prefix.lower())] if prefix else []
+        if len(matches) != 1:
+            raise KeyError(f"no queue entry {prefix}" if not matches else f"{prefix} names several queue entries")
+        return matches[0]
+
+    def retry_now(self) -> int:
+        """Make every entry due at once (`gdpr-proxy queue flush`); returns how many."""
+        entries = self.entries()
+        now = time.time()
+        for entry in entries:
+            if entry.next_attempt > now:
+                entry.next_attempt = now
+                self.save(entry)
+        return len(entries)

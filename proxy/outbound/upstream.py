@@ -19,7 +19,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-from proxy.config.secrets import read_secret
+from proxy.config.secrets import SecretError, read_secret
 from proxy.config.settings import UpstreamConfig
 
 log = logging.getLogger("gdpr_proxy.delivery")
@@ -43,7 +43,7 @@ class Upstream(Protocol):
     captures: bool
 
     async def deliver(
-        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool, connect_timeout: float | None = None
     ) -> DeliveryResult: ...
 
     async def close(self) -> None: ...
@@ -85,7 +85,7 @@ class CaptureMaildir:
         return final
 
     async def deliver(
-        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool, connect_timeout: float | None = None
     ) -> DeliveryResult:
         try:
             await asyncio.to_thread(self._write, mail_from, recipients, raw)
@@ -134,13 +134,21 @@ class SmtpUpstream:
             password=self._password,
         )
 
-    async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
+    async def _connection(self, connect_timeout: float | None = None) -> tuple[aiosmtplib.SMTP, bool]:
         while self._idle:
             smtp = self._idle.pop()
             if smtp.is_connected:
                 return smtp, True
         smtp = self._client()
-        await smtp.connect()
+        if connect_timeout is None:
+            await smtp.connect()
+        else:
+            try:
+                # Connecting (TCP, TLS, AUTH) is safe to give up on: nothing was handed over yet.
+                await asyncio.wait_for(smtp.connect(), connect_timeout)
+            except TimeoutError:
+                smtp.close()
+                raise TimeoutError(f"no answer within {connect_timeout:g} s") from None
         if not smtp.esmtp_extensions:
             # Without STARTTLS aiosmtplib sends no EHLO on connect, and SMTPUTF8, 8BITMIME and
             # SIZE would go unannounced on a fresh connection.
@@ -154,13 +162,16 @@ class SmtpUpstream:
             smtp.close()
 
     async def deliver(
-        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool, connect_timeout: float | None = None
     ) -> DeliveryResult:
         for _attempt in range(2):
             try:
-                smtp, reused = await self._connection()
+                smtp, reused = await self._connection(connect_timeout)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 return self._unreachable(recipients, exc)
+            except SecretError as exc:  # checked at start-up; a password file may vanish later
+                log.error("upstream %s: %s", self.description, exc)
+                return DeliveryResult.all_refused(recipients, 451, str(exc), unreachable=str(exc))
             try:
                 result = await self._transaction(smtp, reused, mail_from, recipients, raw, smtputf8)
             except _StaleConnection:

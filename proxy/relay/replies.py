@@ -19,8 +19,12 @@ NUL_IN_HEADER = (
     "550 5.6.0 Message refused: its header contains a NUL byte, which mail software may read "
     "as the end of the line; not sent"
 )
-STORE_UNAVAILABLE = "451 4.3.0 Opt-out list cannot be read right now; not sent, your client will retry"
-INTERNAL_ERROR = "451 4.3.0 Internal error in the relay; not sent, your client will retry"
+STORE_UNAVAILABLE = "451 4.3.0 Opt-out list cannot be read right now; not sent: send it again in a few minutes"
+INTERNAL_ERROR = "451 4.3.0 Internal error in the relay; not sent: send it again, and see gdpr-proxy status"
+QUEUE_UNAVAILABLE = (
+    "451 4.3.0 Your mail server cannot take the message now and the relay cannot write it to its queue "
+    "(disk full?); not sent: send it again later"
+)
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients for one message; send the rest in another message"
 SIGNED_REFUSED = (
     "554 5.7.0 Signed or encrypted message refused by policy: the disclosure footer cannot be added "
@@ -90,5 +94,21 @@ def upstream_failure(code: int, message: str) -> str:
     return ascii_text(f"{code} {status} Your mail server answered: {message}")
 
 
-def upstream_unreachable(problem: str) -> str:
-    return ascii_text(f"451 4.4.1 Your mail server cannot be reached ({problem}); not sent, will retry")
+def queued(unreachable: bool, count: int, captured: bool = False) -> str:
+    """Nothing went out yet, everything is in the relay's durable queue: the client may forget it."""
+    if unreachable:
+        return "250 2.0.0 Queued: your mail server is unreachable; it will be sent when it is back"
+    return f"250 2.0.0 Queued for {count} recipient(s): your mail server asked to try later; the relay will retry"
+
+
+def recipient_noted(address: str, check: str) -> str:
+    """RCPT of a recipient who will not get the message: the sender learns it in a notice."""
+    why = "opted out" if check == "suppression" else "no marketing consent"
+    return ascii_text(f"250 2.1.5 <{address}> noted, but it will not be sent there ({why}); you will get a notice")
+
+
+def all_refused(reasons: list[str]) -> str:
+    """Every recipient refused: the client shows this, and nobody gets the message."""
+    texts = [r.split(" ", 2)[2] if r[:3].isdigit() else r for r in reasons]
+    text = "Not sent to anyone: " + " | ".join(t.removesuffix("; not sent").removesuffix(". Not sent") for t in texts)
+    return ascii_text("550 5.7.1 " + text)[:500]

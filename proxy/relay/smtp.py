@@ -1,8 +1,10 @@
 """The SMTP edge: aiosmtpd hooks, the only place where outcomes become SMTP replies.
 
 Thin on purpose: RCPT runs the recipient checks, DATA runs the pipeline and the
-dispatcher.  Whatever goes wrong inside answers 451 (the client keeps the message), never
-250 and never a crash of the server.
+dispatcher.  As desktop clients need it, a refused recipient is noted at RCPT and left out
+at the end of DATA (the sender gets a notice), so that one opted-out person never stops the
+others; only when nobody is left does the client get the 550 with the reasons.  Whatever
+goes wrong inside answers 451 (the client keeps the message), never a crash of the server.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from proxy.addresses import AddressError, domain_of, normalise
 from proxy.config.secrets import SecretError, read_secret
 from proxy.config.settings import Config, LocalUser, is_loopback
 from proxy.outbound.dispatch import dispatch, record_delivered
+from proxy.outbound.notices import NoticeBox, Refusal
+from proxy.outbound.retry import RetryRunner
 from proxy.outbound.spool import Spool
 from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
+from proxy.relay.bcc import without_bcc
 from proxy.relay.headers import message_id
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
 from proxy.relay.steps import message_steps
-from proxy.relay.steps.recipients import first_refusal, recipient_checks
+from proxy.relay.steps.recipients import RecipientRefusal, find_refusal, recipient_checks
 from proxy.rules.ruleset import RuleHolder
 from proxy.store import Store, StoreError
 
@@ -65,8 +70,17 @@ class Authenticator:
 
 
 class RelayHandler:
-    def __init__(self, config: Config, store: Store, rules: RuleHolder, upstream: Upstream, spool: Spool):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        rules: RuleHolder,
+        upstream: Upstream,
+        spool: Spool,
+        notices: NoticeBox | None = None,
+    ):
         self.config = config
+        self.notices = notices
         self.store = store
         self.rules = rules
         self.upstream = upstream
@@ -76,6 +90,21 @@ class RelayHandler:
         self.steps = message_steps()
         self.in_flight = 0
         self.pending_counts: Counter[str] = Counter()
+        self.retry: RetryRunner | None = None  # set by the service; `queue flush` wakes it
+
+    async def recheck(self, recipients: list[str]) -> dict[str, Refusal]:
+        """Before each retry: the recipients no longer allowed (opted out, erased, consent gone) since queued."""
+        refused: dict[str, Refusal] = {}
+        for address in recipients:
+            try:
+                normalised = normalise(address, self.address_policy)
+            except AddressError:
+                continue  # it was valid at RCPT time; the policy cannot have changed under a running relay
+            refusal = await find_refusal(self.checks, self.store, self.rules.current, address, normalised)
+            if refusal:
+                refused[address] = refusal.notice
+                self.pending_counts[f"refused_recipient.{refusal.check}"] += 1
+        return refused
 
     async def record_spooled(self, message_id: str | None, recipients: list[str]) -> None:
         """A spooled copy went out: first and last contact, as for mail relayed at once."""
@@ -110,18 +139,24 @@ class RelayHandler:
         except AddressError as exc:
             return replies.bad_address(address, str(exc))
         try:
-            refusal = await first_refusal(self.checks, self.store, self.rules.current, address, normalised)
+            refusal = await find_refusal(self.checks, self.store, self.rules.current, address, normalised)
         except StoreError as exc:
             log.error("store unavailable at RCPT: %s", exc)
             return replies.STORE_UNAVAILABLE
         if refusal:
-            check, reply = refusal
-            envelope.__dict__.setdefault("refused", []).append(check)
-            return reply
+            self.pending_counts[f"refused_recipient.{refusal.check}"] += 1
+            log.info("recipient at %s refused by %s", domain_of(normalised), refusal.check)
+            if self.config.smtp.refused_recipients == "refuse_at_rcpt":
+                envelope.__dict__.setdefault("refused", []).append(refusal.check)
+                return refusal.reply
+            envelope.__dict__.setdefault("refusals", {})[address] = refusal
+            reply = replies.recipient_noted(address, refusal.check)
+        else:
+            reply = "250 2.1.5 Recipient OK"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.append(" ".join(rcpt_options))
         envelope.__dict__.setdefault("normalised", {})[address] = normalised
-        return "250 2.1.5 Recipient OK"
+        return reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.in_flight += 1
@@ -131,13 +166,20 @@ class RelayHandler:
             self.in_flight -= 1
 
     async def _relay(self, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
+        # Bcc recipients are in the envelope; the header would show them to everyone.
+        raw = without_bcc(envelope.original_content or b"")
         # The pipeline holds the message from here on; a 25 MB attachment need not be kept twice.
         envelope.original_content = envelope.content = None
         normalised: dict[str, str] = envelope.__dict__.get("normalised", {})
+        refusals: dict[str, RecipientRefusal] = envelope.__dict__.get("refusals", {})
+        if refusals and all(a in refusals for a in envelope.rcpt_tos):
+            log.info("<%s> refused: all %d recipient(s) refused", message_id(raw), len(refusals))
+            self.pending_counts["refused"] += 1
+            return replies.all_refused([r.reply for r in refusals.values()])
         plans = [
             RecipientPlan(address=a, normalised=normalised[a], domain=domain_of(normalised[a]))
             for a in envelope.rcpt_tos
+            if a not in refusals
         ]
         ctx = MessageContext(
             mail_from=envelope.mail_from or "",
@@ -152,10 +194,12 @@ class RelayHandler:
         result = "error"
         try:
             await run_pipeline(self.steps, ctx)
-            outcome = await dispatch(ctx, self.upstream, self.spool)
+            outcome = await dispatch(ctx, self.upstream, self.spool, self.config.queue.wait_for_upstream_seconds)
             if outcome.delivered:
                 await record_delivered(ctx, outcome.delivered)
             reply = outcome.reply
+            if refusals and reply.startswith("250"):
+                await self._tell_sender(ctx, raw, outcome.delivered + outcome.queued, refusals)
             result = f"upstream={outcome.upstream_code} delivered={len(outcome.delivered)}"
             if outcome.queued or outcome.bounced:
                 result += f" queued={len(outcome.queued)} bounced={len(outcome.bounced)}"
@@ -169,10 +213,10 @@ class RelayHandler:
             reply = replies.INTERNAL_ERROR
         took = (time.monotonic() - ctx.started) * 1000
         log.info(
-            "%s rcpts=%d refused_at_rcpt=%d versions=%d steps=%s %s reply=%s %.1fms",
+            "%s rcpts=%d refused=%d versions=%d steps=%s %s reply=%s %.1fms",
             ctx.label,
             len(plans),
-            len(envelope.__dict__.get("refused", [])),
+            len(envelope.__dict__.get("refused", [])) + len(refusals),
             len(ctx.versions),
             ",".join(ctx.applied) or "none",
             result,
@@ -181,6 +225,19 @@ class RelayHandler:
         )
         self._count(reply, ctx)
         return reply
+
+    async def _tell_sender(
+        self, ctx: MessageContext, raw: bytes, sent: list[str], refusals: dict[str, RecipientRefusal]
+    ) -> None:
+        """The client was told 250: which recipients did not get it, and why, goes in a notice."""
+        if self.notices is None:
+            return
+        try:
+            await asyncio.to_thread(
+                self.notices.not_sent, ctx.mail_from, raw, sent, [r.notice for r in refusals.values()]
+            )
+        except OSError as exc:  # the message went out; only the notice is missing
+            log.error("%s notice about %d refused recipient(s) not queued: %s", ctx.label, len(refusals), exc)
 
     def _count(self, reply: str, ctx: MessageContext) -> None:
         """Daily counters for `status`, kept in memory and written in batches (no cost per message)."""

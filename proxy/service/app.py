@@ -12,6 +12,7 @@ from typing import Any
 
 from proxy.config.settings import Config
 from proxy.errors import UserError
+from proxy.outbound.notices import NoticeBox
 from proxy.outbound.retry import RetryRunner
 from proxy.outbound.spool import Spool
 from proxy.outbound.upstream import CaptureMaildir, SmtpUpstream, Upstream
@@ -49,7 +50,8 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     store = await open_store(config)
     upstream = make_upstream(config)
     spool = Spool(config.queue_path)
-    handler = RelayHandler(config, store, rules, upstream, spool)
+    notices = NoticeBox(config, spool, upstream)
+    handler = RelayHandler(config, store, rules, upstream, spool, notices)
     service = Service(config, store, rules, upstream, spool, handler)
     loop = asyncio.get_running_loop()
     try:
@@ -59,10 +61,18 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
             port=config.listen.port,
             reuse_address=True,
         )
-    except OSError:
+    except BaseException:  # any failure to bind ends start-up at once, without a store left open
         await store.close()
         raise
-    runner = RetryRunner(spool, upstream, config.queue, config.listen.hostname, handler.record_spooled)
+    runner = RetryRunner(
+        spool, upstream, config.queue, config.listen.hostname, handler.record_spooled, handler.recheck, notices
+    )
+    handler.retry = runner
+
+    def wake_runner() -> None:
+        loop.call_soon_threadsafe(runner.wake.set)  # queue() runs in a worker thread
+
+    notices.on_queued = wake_runner
     service.tasks.append(loop.create_task(runner.run(service.stopping)))
     service.tasks.append(loop.create_task(purge_daily(service)))
     service.tasks.append(loop.create_task(flush_counts_often(service)))
@@ -70,6 +80,14 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
         service.watcher, _ = make_watcher(config, store, rules, upstream)
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
     return service
+
+
+async def flush_queue(service: Service) -> dict[str, Any]:
+    """`gdpr-proxy queue flush`: every queued message is tried now."""
+    count = await asyncio.to_thread(service.spool.retry_now)
+    if service.handler.retry is not None:
+        service.handler.retry.wake.set()
+    return {"queued": count}
 
 
 async def flush_counts_often(service: Service, every: float = 2.0) -> None:
@@ -144,13 +162,18 @@ async def serve(config: Config, ready_message: bool = True) -> None:
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     control_path = control.socket_path(config.data_path)
     try:
-        control_server = await control.start_control_server(control_path, lambda: service_status(service), reload_rules)
+        control_server = await control.start_control_server(
+            control_path, lambda: service_status(service), reload_rules, {"flush": lambda: flush_queue(service)}
+        )
     except control.ControlError as exc:
         await stop_service(service, drain_seconds=0)
         raise UserError(str(exc)) from None
-    service.tasks.append(
-        start_watching(service.rules, service.stopping, on_reload=lambda ok: notify.status(status_line(service)))
-    )
+    def on_rule_reload(ok: bool) -> None:
+        notify.status(status_line(service))
+        if not ok and service.handler.notices is not None:  # the user hears of it in the mail client
+            service.handler.notices.rules_error(service.rules.errors)
+
+    service.tasks.append(start_watching(service.rules, service.stopping, on_reload=on_rule_reload))
 
     async def healthy() -> bool:
         return service.server is not None and service.server.is_serving()

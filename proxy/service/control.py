@@ -79,6 +79,7 @@ async def start_control_server(
     path: Path | str,
     status_provider: Provider,
     reload_handler: Provider | None = None,
+    more_handlers: dict[str, Provider] | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``path`` (mode 0600) for ``status`` and, when a handler is given, ``reload``."""
     path = Path(path)
@@ -88,6 +89,7 @@ async def start_control_server(
     handlers: dict[str, Provider] = {"status": status_provider}
     if reload_handler is not None:
         handlers["reload"] = reload_handler
+    handlers.update(more_handlers or {})
 
     async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -6,11 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proxy.config.settings import Config
+from proxy.store import StoreError
 from proxy.store.base import today
 
 if TYPE_CHECKING:
@@ -46,12 +48,23 @@ async def service_status(service: Service) -> dict[str, Any]:
     """What `gdpr-proxy status` shows; keys documented in proxy/cli_service.format_status."""
     day = today()
     await service.handler.flush_counts()  # so that status counts the message sent a second ago
-    counts = await service.store.counts_for(day)
+    store: dict[str, Any] = {"where": service.config.store_display, "reachable": True, "error": None}
+    try:
+        counts = await asyncio.wait_for(service.store.counts_for(day), 5)
+    except (StoreError, TimeoutError) as exc:  # status must still answer: that is when it is needed
+        counts = {}
+        store.update(reachable=False, error=str(exc) or "no answer within 5 s")
     watcher = None
     if service.watcher is not None:
         w = service.watcher.status()
         state = "connected" + (" (IDLE)" if w.idle_supported else "") if w.connected else "disconnected"
-        watcher = {"state": state, "last_check": _iso(w.last_check), "error": w.last_error}
+        watcher = {
+            "state": state,
+            "last_check": _iso(w.last_check),
+            "error": w.last_error,
+            "messages_handled": w.messages_handled,
+        }
+    entries = await asyncio.to_thread(service.spool.entries)
     return {
         "pid": os.getpid(),
         "up_since": _iso(datetime.fromtimestamp(service.started_at, UTC)),
@@ -67,8 +80,25 @@ async def service_status(service: Service) -> dict[str, Any]:
             "suppressed": {
                 name.removeprefix("suppressed."): n for name, n in counts.items() if name.startswith("suppressed.")
             },
+            "refused_recipients": {
+                name.removeprefix("refused_recipient."): n
+                for name, n in counts.items()
+                if name.startswith("refused_recipient.")
+            },
         },
-        "queue": len(service.spool.entries()),
+        "store": store,
+        "queue": len(entries),
+        "queue_entries": [
+            {
+                "id": e.id[:12],
+                "age_seconds": int(time.time() - e.created),
+                "kind": e.kind,
+                "recipients": e.recipients,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+            }
+            for e in sorted(entries, key=lambda e: e.created)[:20]
+        ],
         "rule_errors": [dataclasses.asdict(e) for e in service.rules.errors],
     }
 

@@ -1,4 +1,4 @@
-"""Checks made at RCPT time, one recipient at a time: each returns a refusal or None."""
+"""Checks made for each recipient (at RCPT, and again before every retry): each returns a refusal or None."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from proxy.addresses import domain_of
+from proxy.outbound.notices import Refusal
 from proxy.relay import replies
 from proxy.rules.ruleset import RuleSet
 from proxy.store import Store
@@ -15,17 +16,32 @@ log = logging.getLogger("gdpr_proxy.recipients")
 
 
 @dataclass(frozen=True)
+class RecipientRefusal:
+    check: str  # the check's name, for logs and counters
+    reply: str  # the SMTP reply, for clients that are told per recipient (refuse_at_rcpt)
+    notice: Refusal  # the same, for the notice to the sender
+
+
+@dataclass(frozen=True)
 class RecipientCheck:
     name: str
-    run: Callable[[Store, RuleSet, str, str], Awaitable[str | None]]
+    run: Callable[[Store, RuleSet, str, str], Awaitable[RecipientRefusal | None]]
 
 
-async def check_suppression(store: Store, rules: RuleSet, address: str, normalised: str) -> str | None:
+async def check_suppression(store: Store, rules: RuleSet, address: str, normalised: str) -> RecipientRefusal | None:
     entry = await store.find_suppression(normalised)
-    return replies.opted_out(address, entry) if entry else None
+    if entry is None:
+        return None
+    why = replies.REASON_WORDS.get(entry.reason, entry.reason)
+    kind = {"domain": "domain_opted_out", "hash": "erased"}.get(entry.kind, "opted_out")
+    domain = entry.value if entry.kind == "domain" else domain_of(normalised)
+    notice = Refusal(address, kind, date=entry.date, why=why, domain=domain)
+    return RecipientRefusal("suppression", replies.opted_out(address, entry), notice)
 
 
-async def check_consumer_address(store: Store, rules: RuleSet, address: str, normalised: str) -> str | None:
+async def check_consumer_address(
+    store: Store, rules: RuleSet, address: str, normalised: str
+) -> RecipientRefusal | None:
     """B2C guard: private persons need prior consent for cold e-mail, businesses only the right to object."""
     domain = domain_of(normalised)
     policy = rules.policies.consumer_addresses
@@ -35,7 +51,8 @@ async def check_consumer_address(store: Store, rules: RuleSet, address: str, nor
     if contact and contact.get("marketing_consent") == "granted":
         return None
     if policy.enforced_action == "reject":
-        return replies.consumer_without_consent(address, domain)
+        notice = Refusal(address, "consumer_no_consent", domain=domain)
+        return RecipientRefusal("consumer-address", replies.consumer_without_consent(address, domain), notice)
     verb = "would be refused (log_only)" if policy.action == "reject" else "sent (policy warn)"
     log.warning("recipient at consumer domain %s without marketing consent: %s", domain, verb)
     return None
@@ -48,12 +65,20 @@ def recipient_checks() -> list[RecipientCheck]:
     ]
 
 
+async def find_refusal(
+    checks: list[RecipientCheck], store: Store, rules: RuleSet, address: str, normalised: str
+) -> RecipientRefusal | None:
+    """The first check that refuses this recipient, else None."""
+    for check in checks:
+        refusal = await check.run(store, rules, address, normalised)
+        if refusal:
+            return refusal
+    return None
+
+
 async def first_refusal(
     checks: list[RecipientCheck], store: Store, rules: RuleSet, address: str, normalised: str
 ) -> tuple[str, str] | None:
     """(check name, SMTP reply) of the first check that refuses, else None."""
-    for check in checks:
-        reply = await check.run(store, rules, address, normalised)
-        if reply:
-            return check.name, reply
-    return None
+    refusal = await find_refusal(checks, store, rules, address, normalised)
+    return (refusal.check, refusal.reply) if refusal else None

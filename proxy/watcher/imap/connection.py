@@ -219,6 +219,11 @@ class ImapConnection:
         no_uid = [g for g in groups if "UID" not in g]
         return no_uid[0] if len(no_uid) == 1 else None
 
+    async def append(self, folder: str, message: bytes, flags: str | None = None) -> None:
+        """APPEND ``message`` to ``folder`` (the relay's notices to its user)."""
+        response = await self.call(self._live().append(message, mailbox=mailbox_arg(folder), flags=flags))
+        _check(response, f"APPEND {folder}")
+
     async def uid_command(self, command: str, *args: str) -> None:
         response = await self.call(self._live().uid(command, *args))
         _check(response, f"UID {command.upper()}")
