@@ -26,6 +26,7 @@ from proxy.service.state import Service
 from proxy.service.status import announce, service_status, status_line
 from proxy.store import StoreError, open_store
 from proxy.watcher.actions import make_watcher
+from proxy.watcher.imap.decisions import MailboxDecisions
 
 log = logging.getLogger("gdpr_proxy.app")
 
@@ -79,6 +80,9 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     if config.imap is not None:
         service.watcher, _ = make_watcher(config, store, rules, upstream)
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
+        decisions = MailboxDecisions(config.imap, store, notices, config.data_path / "review-summary.json")
+        decisions.every = float(config.imap.poll_seconds)
+        service.tasks.append(loop.create_task(decisions.run(service.stopping)))
     return service
 
 

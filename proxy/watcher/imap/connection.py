@@ -224,6 +224,10 @@ class ImapConnection:
         response = await self.call(self._live().append(message, mailbox=mailbox_arg(folder), flags=flags))
         _check(response, f"APPEND {folder}")
 
+    async def create(self, folder: str) -> None:
+        response = await self.call(self._live().create(mailbox_arg(folder)))
+        _check(response, f"CREATE {folder}")
+
     async def uid_command(self, command: str, *args: str) -> None:
         response = await self.call(self._live().uid(command, *args))
         _check(response, f"UID {command.upper()}")
