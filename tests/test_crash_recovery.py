@@ -267,3 +267,29 @@ def test_passwords_never_in_logs_at_debug(tmp_path, auth_upstream, start_relay, 
     assert "failed login" in text
     assert [form for form in secret_forms(LOCAL_PW, UPSTREAM_PW) if form in text] == []
     assert relay.config.store_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_kill_9_while_queued_because_the_upstream_is_down(tmp_path, processes):
+    """The laptop on a train: every message is answered 250 and queued; kill -9; back online, each arrives once."""
+    port = free_port()  # the user's server: down for now
+    config = config_for(tmp_path, port, queue={"retry_seconds": 0.3, "max_retry_seconds": 0.5})
+    relay = processes(config, tmp_path / "relay.log").start()
+    rcpts = [f"kontakt{i}@firma{i}.de" for i in range(5)]
+    for rcpt in rcpts:
+        assert send(relay.port, [rcpt]) == {}
+    assert spool_count(config) == 5
+    relay.kill9()
+    assert spool_count(config) == 5
+    handler = RecordingHandler()
+    server = CustomServer(handler, port=port).start()  # back online
+    try:
+        relay = processes(config, tmp_path / "relay.log").start()
+        assert wait_until(lambda: per_recipient(handler.received) == Counter(rcpts), 30)
+        assert wait_until(lambda: spool_count(config) == 0)
+        time.sleep(1.0)  # more retry rounds: nothing goes out twice
+        assert per_recipient(handler.received) == Counter(rcpts)
+    finally:
+        server.stop()
+    assert relay.stop() == 0
+    integrity, contacted = store_check(config)
+    assert integrity == "ok" and contacted == set(rcpts)
