@@ -32,7 +32,7 @@ def send(relay: RelayThread, rcpts: list[str], raw: bytes) -> dict[str, tuple[in
 
 
 def test_consumer_address_without_consent_is_refused_with_reason(upstream, relay_to):
-    relay = relay_to()
+    relay = relay_to(smtp={"refused_recipients": "refuse_at_rcpt"})  # the refusal shows at RCPT
     refused = send(relay, ["private.person@gmail.com", "jan@kunde.pl"], GROUP)
     code, text = refused["private.person@gmail.com"]
     assert code == 550

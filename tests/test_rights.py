@@ -197,7 +197,7 @@ def test_every_answer_language_renders_without_leftover_placeholders():
 
 
 def test_forget_while_the_relay_runs_leaves_no_trace_and_blocks_the_address(tmp_path, upstream, relay_to, capsys):
-    relay = relay_to()
+    relay = relay_to(smtp={"refused_recipients": "refuse_at_rcpt"})  # the refusal shows at RCPT
     config = tmp_path / "config.yaml"
     import_one(tmp_path, config)
     assert gdpr(config, "consent", ADDRESS, "--tracking", "denied", "--how", "reply") == 0

@@ -54,7 +54,8 @@ def store_files(db: Path) -> list[Path]:
 
 @pytest.fixture
 def relay(tmp_path, upstream, relay_to) -> RelayThread:
-    relay = relay_to()
+    # The per-RCPT answer shows the decision each check made on the store as it was then.
+    relay = relay_to(smtp={"refused_recipients": "refuse_at_rcpt"})
     assert cli(tmp_path, "suppress", "add", SUPPRESSED) == 0
     return relay
 
