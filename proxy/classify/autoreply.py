@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from email.message import Message
 
 from proxy.classify import mimeparse
+from proxy.classify.reply_rules import ReplyRules
 from proxy.classify.textnorm import fold
-from proxy.rules.optout import OptoutRules
 
 _PRECEDENCE = {"auto_reply", "bulk", "junk", "list"}
 
@@ -30,7 +30,7 @@ def _has(msg: Message, name: str) -> bool:
         return False
 
 
-def detect_auto_reply(msg: Message, subject: str, rules: OptoutRules) -> AutoReply | None:
+def detect_auto_reply(msg: Message, subject: str, rules: ReplyRules) -> AutoReply | None:
     value = mimeparse.header(msg, "Auto-Submitted").lower()
     if value and value.split(";")[0].strip() != "no":  # RFC 3834
         return AutoReply(f"Auto-Submitted: {value}", "header Auto-Submitted")

@@ -7,49 +7,22 @@ carries our message (and its "reply No thanks" footer) must never read as an opt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
 from proxy.classify import mimeparse
-from proxy.classify.autoreply import detect_auto_reply
+from proxy.classify.autoreply import AutoReply, detect_auto_reply
 from proxy.classify.bounce import parse_bounce
 from proxy.classify.complaints import parse_complaint
-from proxy.classify.intent import judge
+from proxy.classify.intent import auto_reply_phrase, judge
 from proxy.classify.reader import reply_from_message
-from proxy.rules.optout import OptoutRules, load_optout_rules
+from proxy.classify.reply_rules import ReplyRules
+from proxy.classify.verdicts import Kind, Verdict
 
-Kind = Literal["opt-out", "erasure", "auto-reply", "bounce", "complaint", "none", "uncertain"]
+__all__ = ["Kind", "ReplyRules", "Verdict", "classify"]
 
-__all__ = ["Kind", "OptoutRules", "Verdict", "classify", "load_optout_rules"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: Kind
-    addresses: tuple[str, ...]  # opt-out/erasure/uncertain: the sender; bounce: permanent failures
-    evidence: str  # the matched phrase, header or status
-    where: str  # "subject", "body line 3", "header Auto-Submitted", "delivery-status"
-    language: str | None
-    in_reply_to: tuple[str, ...]  # Message-IDs this answers (bounce: also the returned message's)
-    temporary_failures: tuple[str, ...] = ()  # bounce: counted, not suppressed
-    sender: str = ""
-    reason: str = ""  # uncertain: why the phrase was not taken at its word
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "addresses": list(self.addresses),
-            "evidence": self.evidence,
-            "where": self.where,
-            "language": self.language,
-            "in_reply_to": list(self.in_reply_to),
-            "temporary_failures": list(self.temporary_failures),
-            "sender": self.sender,
-            "reason": self.reason,
-        }
+MAX_SHOWN_TEXT = 2000  # of the person's text kept with a verdict for review
 
 
-def classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str] = ()) -> Verdict:
+def classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str] = ()) -> Verdict:
     """Never raises: a message that cannot be read is left for a person to look at."""
     try:
         return _classify(raw, rules, footer_fingerprints)
@@ -57,7 +30,7 @@ def classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str] 
         return Verdict("uncertain", (), "", "", None, (), reason=f"unreadable: {type(exc).__name__}")
 
 
-def _classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str]) -> Verdict:
+def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str]) -> Verdict:
     msg = mimeparse.parse(raw)
     sender = mimeparse.address(msg, "From")
     refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
@@ -93,14 +66,22 @@ def _classify(raw: bytes, rules: OptoutRules, footer_fingerprints: Sequence[str]
         return Verdict("auto-reply", (), auto.evidence, auto.where, auto.language, refs, sender=sender)
     reply = reply_from_message(msg, footer_fingerprints, rules.quoting)
     found = judge(reply.subject, reply.new_text, rules)
+    if found.outcome == "none" or (not found.explicit and found.where != "subject"):
+        # Absence notices and ticket systems without the headers that say so: their words.
+        # Such a notice can say "I do not read my mail", never "remove me".
+        phrase = auto_reply_phrase(reply.new_text, rules)
+        if phrase is not None:
+            auto = AutoReply(phrase[0], "body", phrase[1])
+            return Verdict("auto-reply", (), auto.evidence, auto.where, auto.language, refs, sender=sender)
     addresses = (sender,) if sender and found.outcome != "none" else ()
     return Verdict(
         found.outcome,
         addresses,
-        found.phrase,
+        found.evidence,
         found.where,
         found.language,
         reply.in_reply_to,
         sender=sender,
         reason=found.reason,
+        text=reply.new_text.strip()[:MAX_SHOWN_TEXT] if found.outcome != "none" else "",
     )

@@ -1,162 +1,519 @@
-"""Decide what the words a person wrote ask for: erasure, opt-out, human review or nothing.
+"""Decide what the person asked for, sentence by sentence: erasure, opt-out, nothing or review.
 
-A short reply that is mostly an opt-out phrase is an opt-out.  A phrase inside a longer
-message, after a negation, next to words of interest or scheduling, or in a question is
-sent to human review instead of silently suppressing a prospect who may be a hot lead.
+Why concepts and not phrases: a phrase list only knows the forms someone thought of ("take
+me off" but not "take us off", one imperative but not the polite or plural one).  Each
+language file instead lists *words* by the part they play in a request - removing,
+unsubscribing, stopping, contacting, mail, list, data, the person (me, us, him), negation,
+interest - mostly as stems ("entfern*", "supprim*") so that every inflection and politeness
+form is covered, and folded like the text (case, accents) with one typo forgiven in longer
+words.  A small grammar then combines the concepts within one sentence: "remove" with a
+person or a list ("retirez son adresse", "nehmen Sie uns aus dem Verteiler"), "stop" with
+contact or alone, a negation scoped to its clause in front of or just after contacting,
+receiving or interest ("ne me contactez plus", "kontaktieren Sie mich nicht mehr",
+"nous ne sommes pas intéressés"), a supervisory authority, an objection or the right to
+erasure.  Word order, the person (first or third) and politeness words then no longer
+matter, and the words are few enough per language for a salesperson to read and extend.
+Every concept of a decision must come from one language, so a word that means "remove"
+in one language and something else in another cannot combine with the second language's
+pronouns.  A negation negates only the nearest concept in its clause (commas and "but"
+end clauses), so "don't hesitate to contact me" or "not sure, but remove me" read right.
+
+A refusal ("not interested", "no thanks") next to an invitation to come back later is
+"not now", not an opt-out; any request next to a sign of interest in another sentence
+(a meeting, a call, a demo) is sent to a person as ``uncertain``.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
-from collections.abc import Sequence
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from proxy.classify.phrases import Hit, Tokens
-from proxy.classify.textnorm import fold, has_arabic, normalize
-from proxy.rules.optout import OptoutRules
+from proxy.classify.reply_rules import MAX_TEXT_CHARS, ReplyRules
+from proxy.classify.textnorm import fold, normalize
+from proxy.classify.words import NEGATED, Lexicon, tokens
 
 Outcome = Literal["opt-out", "erasure", "uncertain", "none"]
-_QUESTION_MARKS = ("?", "¿", "؟")
+
+# Concepts a negation can attach to, and modifiers it skips over.
+CONTENT = frozenset(
+    {"unsubscribe", "remove", "delete", "stop", "contact", "receive", "want", "mail", "interest",
+     "object", "erasure", "positive", "spam", "authority", "refusal", "complain", "request"}
+)  # fmt: skip
+NEG_AHEAD = 5  # a negation reaches this many words forward ("nobody at Acme Ltd is interested")
+NEG_BEHIND = 6  # and back, for negations that follow their verb ("schreiben Sie mich bitte nicht mehr an")
+_SENTENCE_END = re.compile(r"(?<=[.!?;؟。])\s+(?=[^\d\s])|\n+")
+# "Art. 17", "Nr.", "z. B." do not end a sentence.
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:\w{1,3}|\w\.\w)\.$")
+_CLAUSE_BREAK = re.compile(r"\s*[,;:–—()\[\]]\s*|\s+-\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # as the person wrote it
+    line: int  # 1-based line of the reply text
+    words: tuple[str, ...]
+    clause: tuple[int, ...]  # clause number of each word
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Lines with their number, a hard-wrapped sentence joined again: a line that does not
+    end a sentence continues on the next when that one starts in lower case."""
+    out: list[tuple[int, str]] = []
+    joinable = False
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped:
+            joinable = False
+            continue
+        if joinable and out and stripped[:1].islower():
+            out[-1] = (out[-1][0], out[-1][1] + " " + stripped)
+        else:
+            out.append((number, stripped))
+        joinable = stripped[-1:].isalnum() or stripped[-1:] in ",'’"
+    return out
+
+
+def sentences(text: str) -> list[Sentence]:
+    out: list[Sentence] = []
+    for number, line in _logical_lines(text):
+        pieces: list[str] = []
+        for piece in _SENTENCE_END.split(line):
+            if pieces and _ABBREVIATION.search(pieces[-1]) and piece[:1].islower():
+                pieces[-1] += " " + piece
+            else:
+                pieces.append(piece)
+        for piece in pieces:
+            piece = piece.strip()
+            if not piece:
+                continue
+            words: list[str] = []
+            clause: list[int] = []
+            for c, part in enumerate(_CLAUSE_BREAK.split(piece)):
+                found = tokens(part)
+                words.extend(found)
+                clause.extend([c] * len(found))
+            if words:
+                out.append(Sentence(piece, number, tuple(words), tuple(clause)))
+    return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # "opt-out", "erasure", "refusal", "positive", "later"
+    language: str
+    reason: str
+    sentence: Sentence
+
+    @property
+    def explicit(self) -> bool:
+        """Asked in so many words (remove, unsubscribe, erase, object, complain), not only
+        said with a negation ("I do not read my mail")."""
+        return self.kind == "erasure" or self.reason in EXPLICIT_REASONS
+
+
+@dataclass
+class _Tagged:
+    """Per language: concept -> positions in the sentence, after not-request phrases are removed."""
+
+    at: dict[str, dict[str, list[int]]]
+    entries: dict[tuple[str, int], str]  # (language, position) -> the rule file text that matched
+
+
+def tag(sentence: Sentence, lex: Lexicon) -> _Tagged:
+    words = sentence.words
+    per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
+    entries: dict[tuple[str, int], str] = {}
+    blocked: set[int] = set()
+    keep = ("self", "them", "list", "mail", "data", "address", "store")
+    for i in range(len(words)):
+        hits = lex.phrase_hits(words, i)
+        if not hits:
+            continue
+        first = list(per_word[i])
+        for spots, lang, entry in hits:
+            if entry.concept == "not_request":
+                blocked.update(range(i, spots[-1] + 1))
+                continue
+            entries[(lang, i)] = entry.text
+            if entry.concept not in CONTENT:
+                first.append((lang, entry.concept))  # "any more", "mailing list": a modifier
+                continue
+            # A request phrase stands for its words ("take ... off", "no thanks"): they keep
+            # only the parts they can add to it.
+            first = [(lg, c) for lg, c in first if c in keep] + [(lang, entry.concept)]
+            for j in spots[1:]:
+                per_word[j] = [(lg, c) for lg, c in per_word[j] if c in keep]
+        per_word[i] = first
+    at: dict[str, dict[str, list[int]]] = {}
+    for i, senses in enumerate(per_word):
+        if i in blocked:
+            continue
+        for lang, concept in senses:
+            at.setdefault(lang, {}).setdefault(concept, []).append(i)
+            if concept.startswith(NEGATED):
+                at[lang].setdefault(concept[len(NEGATED) :], []).append(i)
+    return _Tagged(at, entries)
+
+
+def _negated(
+    pos: int, negs: Sequence[int], after: frozenset[int], content: dict[int, None], clause: Sequence[float]
+) -> bool:
+    """Whether a negation in the same clause attaches to the concept at ``pos``.
+
+    A negation attaches to the nearest content concept after it within NEG_AHEAD words;
+    failing that, one that may follow its verb (``negation_after``: "nicht", "inte") attaches
+    to the nearest one before it within NEG_BEHIND words.
+    """
+    for n in negs:
+        if clause[n] != clause[pos]:
+            continue
+        ahead = [p for p in content if n < p <= n + NEG_AHEAD and clause[p] == clause[n]]
+        if ahead:
+            if min(ahead) == pos:
+                return True
+            continue
+        if n not in after:
+            continue
+        behind = [p for p in content if n - NEG_BEHIND <= p < n and clause[p] == clause[n]]
+        if behind and max(behind) == pos:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Concepts:
+    """One language's view of one sentence."""
+
+    lang: str
+    pos: dict[str, list[int]]
+    free: dict[str, list[int]]  # content concepts not negated
+    negated: dict[str, list[int]]
+    clause: list[float]
+    leading_word: int  # position of the first word that is not a greeting or politeness
+
+    def told(self, name: str) -> bool:
+        """A free ``name`` in a clause that does not report the past ("we have removed our
+        old supplier"), or any with a request word ("I asked you to remove me")."""
+        free = self.free.get(name, ())
+        if self.has("please"):
+            return bool(free)
+        past = {self.clause[p] for p in self.pos.get("past", ())}
+        lead = self.leading_word
+        # an imperative leads its sentence ("Slett alle opplysninger dere har om meg")
+        return any(self.clause[p] not in past or p == lead for p in free)
+
+    def told_neg(self, name: str) -> bool:
+        past = {self.clause[p] for p in self.pos.get("past", ())}
+        return any(self.clause[p] not in past for p in self.negated.get(name, ()))
+
+    def has(self, *names: str) -> bool:
+        return any(name in self.pos for name in names)
+
+    def free_(self, *names: str) -> bool:
+        return any(self.free.get(name) for name in names)
+
+    def neg(self, *names: str) -> bool:
+        return any(self.negated.get(name) for name in names)
+
+
+def _concepts(
+    sentence: Sentence, lang: str, found: dict[str, list[int]], english: dict[str, list[int]] | None
+) -> _Concepts:
+    pos = {k: list(v) for k, v in found.items()}
+    if english is not None and lang != "en":
+        # English pronouns and "please" mix into every language ("please remove me, danke").
+        for k in ("self", "please"):
+            for p in english.get(k, ()):
+                pos.setdefault(k, []).append(p)
+    clause = [float(c) for c in sentence.clause]
+    for b in sorted(pos.get("but", ())):
+        # "but", "aber", "mais" end a clause as a comma does
+        for i in range(b, len(clause)):
+            if clause[i] != sentence.clause[b]:
+                break
+            clause[i] += 0.5 if i > b else 0.25
+    negs = pos.get("negation", []) + pos.get("negation_after", [])
+    after = frozenset(pos.get("negation_after", []))
+    content = {p: None for k, v in pos.items() if k in CONTENT for p in v}
+    free: dict[str, list[int]] = {}
+    negated: dict[str, list[int]] = {}
+    for k, v in pos.items():
+        if k not in CONTENT:
+            continue
+        prefixed = set(pos.get(NEGATED + k, ()))
+        for p in v:
+            no = p in prefixed or (negs and _negated(p, negs, after, content, clause))
+            (negated if no else free).setdefault(k, []).append(p)
+    filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
+    lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
+    return _Concepts(lang, pos, free, negated, clause, lead)
+
+
+def _short(sentence: Sentence, c: _Concepts) -> bool:
+    """At most three words besides politeness and the person ("Stop.", "Remove us please")."""
+    filler = {p for k in ("please", "self", "polite") for p in c.pos.get(k, ())}
+    return sum(1 for i in range(len(sentence.words)) if i not in filler) <= 3
+
+
+def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None) -> tuple[str, str] | None:
+    """(kind, reason) of a request, refusal, sign of interest or of "later" in one sentence."""
+    person = c.has("self", "them")
+    target = person or c.has("list", "address")
+    if c.free_("erasure"):
+        return "erasure", "invokes the right to erasure"
+    # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
+    # unless it repeats a request ("I asked you to remove me").
+    if c.told("delete") or c.told("remove"):
+        deleting = c.told("delete")
+        if c.has("data") and not c.has("list"):
+            return "erasure", "asks for their data to be deleted"
+        if (c.has("completely") and c.has("store", "address", "data")) or (c.has("completely") and c.has("away")):
+            return "erasure", "asks to be deleted from all records"
+        if c.has("list"):
+            return "opt-out", "asks to be removed from the list"
+        if deleting and (c.has("store") or (previous is not None and previous.has("data")) or c.has("law")):
+            return "erasure", "asks for their data to be deleted"
+        if target or c.has("store") or _short(sentence, c):
+            return "opt-out", "asks to be removed"
+    if c.told("unsubscribe"):
+        return "opt-out", "asks to be unsubscribed"
+    if c.has("away") and c.has("list") and person:
+        return "opt-out", "asks to be taken off the list"
+    if c.has("away") and c.has("store") and c.has("completely") and c.has("address", "data", "self"):
+        return "erasure", "asks to be deleted from all records"
+    if c.free_("object"):
+        return "opt-out", "objects to the use of their data"
+    context = previous is not None and previous.has("law", "spam")
+    if c.free_("authority") or (c.free_("complain") and (c.has("law", "spam", "data") or context)):
+        return "opt-out", "threatens a complaint to the data protection authority"
+    if c.free_("request"):
+        return "opt-out", "asks for no more mail"
+    if c.free_("stop") and (c.has("contact", "mail", "self", "spam", "receive") or _short(sentence, c)):
+        return "opt-out", "asks us to stop"
+    if (
+        c.neg("contact")
+        and not c.has("left")
+        and c.told_neg("contact")
+        and (c.has("self", "them", "please") or _short(sentence, c))
+    ):
+        return "opt-out", "asks not to be contacted"
+    if c.neg("want") and c.has("mail", "more", "contact", "receive"):
+        return "opt-out", "does not want our mail"
+    if c.neg("receive") and c.has("more") and c.has("mail", "contact") and not c.has("past"):
+        return "opt-out", "does not want our mail"
+    if c.neg("mail") and (c.has("more", "please") or _short(sentence, c)):
+        return "opt-out", "wants no more mail"
+    if c.free_("spam"):
+        return "opt-out", "calls our mail spam"
+    if c.neg("interest") or c.free_("refusal"):
+        return "refusal", "is not interested"
+    if c.has("later"):
+        return "later", "asks to be contacted later"
+    if c.free_("positive", "interest"):
+        return "positive", "shows interest"
+    return None
+
+
+_REQUESTS = ("opt-out", "erasure")
+EXPLICIT_REASONS = frozenset(
+    {
+        "asks to be removed",
+        "asks to be removed from the list",
+        "asks to be unsubscribed",
+        "asks to be taken off the list",
+        "objects to the use of their data",
+        "threatens a complaint to the data protection authority",
+        "asks for no more mail",
+        "asks us to stop",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Judgement:
     outcome: Outcome
-    phrase: str = ""
+    evidence: str = ""  # the sentence(s) that decided, as written
     where: str = ""
     language: str | None = None
-    reason: str = ""  # why a phrase went to review rather than counting
+    reason: str = ""
+    explicit: bool = False  # a request in so many words, which an absence notice never makes
 
 
-@dataclass(frozen=True)
-class _Body:
-    tokens: Tokens
-    line_starts: tuple[int, ...]  # offset in tokens.text where each counted line starts
-    line_numbers: tuple[int, ...]  # its 1-based number in the reply text
-    question: bool
+def read_sentences(found: Sequence[Sentence], lex: Lexicon, guess: str | None) -> list[Finding]:
+    findings: list[Finding] = []
+    previous: dict[str, _Concepts] = {}
+    for sentence in found:
+        tagged = tag(sentence, lex)
+        english = tagged.at.get("en")
+        best: Finding | None = None
+        extra: list[Finding] = []
+        views: dict[str, _Concepts] = {}
+        # Only the languages that know the most words of the sentence read it (and the
+        # reply's language): a sentence in Croatian is not read with the Spanish lists,
+        # which do not know its negations.
+        cover = {lg: len({p for v in found.values() for p in v}) for lg, found in tagged.at.items()}
+        best_cover = max(cover.values(), default=0)
+        readers = [lg for lg, n in cover.items() if n == best_cover or (lg == guess and n >= best_cover - 1)]
+        # The guessed language first, so that its reading wins a tie.
+        order = sorted(readers, key=lambda lg: (lg != guess, lg != "en", lg))
+        for lang in order:
+            c = _concepts(sentence, lang, tagged.at[lang], english)
+            views[lang] = c
+            got = judge_sentence(sentence, c, previous.get(lang))
+            if got is None:
+                continue
+            kind, reason = got
+            f = Finding(kind, lang, reason, sentence)
+            if kind in ("positive", "later"):
+                if lang == guess or guess is None:
+                    extra.append(f)
+                continue
+            if best is None or _rank(kind) > _rank(best.kind):
+                best = f
+            # interest or "later" in another clause of the same sentence
+            if c.has("later"):
+                extra.append(Finding("later", lang, "asks to be contacted later", sentence))
+            if _positive_elsewhere(c):
+                extra.append(Finding("positive", lang, "shows interest", sentence))
+        if best is not None:
+            findings.append(best)
+            # another language's reading of the same words is no sign of interest
+            extra = [f for f in extra if f.language == best.language]
+        seen = set()
+        for f in extra:
+            if f.kind not in seen:
+                seen.add(f.kind)
+                findings.append(f)
+        previous = views
+    return findings
 
-    def where(self, hit: Hit) -> str:
-        i = bisect.bisect_right(self.line_starts, hit.start) - 1
-        return f"body line {self.line_numbers[max(i, 0)]}" if self.line_numbers else "body"
+
+def _rank(kind: str) -> int:
+    return {"refusal": 1, "opt-out": 2, "erasure": 3}.get(kind, 0)
 
 
-def _body(text: str, rules: OptoutRules) -> _Body:
-    parts: list[str] = []
-    starts: list[int] = []
-    numbers: list[int] = []
-    question = False
-    offset = 0
-    for number, line in enumerate(text.split("\n"), start=1):
-        norm = normalize(line)
-        if not norm:
-            continue
-        # The sign-off ends the message: name, title and phone number below it say nothing.
-        if parts and rules.signoffs is not None and rules.signoffs.fullmatch(norm):
-            break
-        question = question or any(q in line for q in _QUESTION_MARKS)
-        starts.append(offset)
-        numbers.append(number)
-        parts.append(norm)
-        offset += len(norm) + 1
-    return _Body(Tokens.of(" ".join(parts)), tuple(starts), tuple(numbers), question)
+def _positive_elsewhere(c: _Concepts) -> bool:
+    """A sign of interest in a sentence that also asks to stop, unless a "but" turns it round."""
+    pos = c.free.get("positive", []) + c.free.get("interest", [])
+    if not pos:
+        return False
+    buts = c.pos.get("but", [])
+    requests = [p for k in ("remove", "delete", "unsubscribe", "stop", "refusal", "interest") for p in c.pos.get(k, [])]
+    # "sounds interesting, but please take us off the list"
+    return not (buts and requests and max(pos) < max(buts) < max(requests))
 
 
-def guess_language(tokens: Tokens, rules: OptoutRules) -> str | None:
-    votes: Counter[str] = Counter()
-    for word in tokens.words:
+def decide(findings: Sequence[Finding], guess: str | None) -> Judgement:
+    requests = [f for f in findings if f.kind in _REQUESTS]
+    refusals = [f for f in findings if f.kind == "refusal"]
+    positives = [f for f in findings if f.kind == "positive"]
+    laters = [f for f in findings if f.kind == "later"]
+    deciding = requests or refusals
+    if not deciding:
+        return Judgement("none", language=guess)
+    first = deciding[0]
+    evidence = " ".join(dict.fromkeys(f.sentence.text for f in deciding[:3]))
+    where = f"body line {first.sentence.line}"
+    language = first.language
+    if positives:
+        other = positives[0]
+        reason = f"{first.reason}, but {other.reason}: {other.sentence.text!r}"
+        return Judgement("uncertain", evidence, where, language, reason, any(f.explicit for f in requests))
+    if not requests and laters:
+        return Judgement("none", language=language, reason=f"not now: {laters[0].sentence.text!r}")
+    outcome: Outcome = "erasure" if any(f.kind == "erasure" for f in requests) else "opt-out"
+    reasons = "; ".join(dict.fromkeys(("refuses: " if f.kind == "refusal" else "") + f.reason for f in deciding))
+    return Judgement(outcome, evidence, where, language, reasons, any(f.explicit for f in requests))
+
+
+def guess_language(words: Iterable[str], rules: ReplyRules) -> str | None:
+    votes: dict[str, int] = {}
+    for word in words:
         for code in rules.common_words.get(word, ()):
-            votes[code] += 1
+            votes[code] = votes.get(code, 0) + 1
     if votes:
-        code, count = votes.most_common(1)[0]
+        # English wins a tie: its short words are the ones other languages borrow
+        code, count = max(votes.items(), key=lambda kv: (kv[1], kv[0] == "en"))
         if count >= 2:
             return code
-    return "ar" if has_arabic(tokens.text) else None
+    return None
 
 
-def _overlaps(hit: Hit, others: Sequence[Hit]) -> bool:
-    return any(hit.start < o.end and o.start < hit.end for o in others)
+def _is_signoff(line: str, rules: ReplyRules) -> bool:
+    return rules.signoffs is not None and rules.signoffs.fullmatch(normalize(line.rstrip(" ,.!-"))) is not None
 
 
-def _language(hit: Hit, guess: str | None) -> str:
-    return guess if guess in hit.languages else hit.languages[0]
+def _is_disclaimer(line: str, rules: ReplyRules) -> bool:
+    if len(line) < 40:
+        return False
+    words = tokens(line)
+    return any(c == "disclaimers" for w in words for _, c in rules.notices.senses(w)) or any(
+        e.concept == "disclaimers" for i in range(len(words)) for _, _, e in rules.notices.phrase_hits(words, i)
+    )
 
 
-def _doubt(
-    hits: Sequence[Hit],
-    phrases: Sequence[Hit],
-    body: _Body,
-    rules: OptoutRules,
-    guess: str | None,
-    max_other: int,
-    questions: bool,
-) -> str:
-    """Why these phrase hits should go to a person rather than count ('' if they count).
-
-    ``phrases`` are all opt-out and erasure hits: words inside them are never cues or
-    negations ("not interested" is not interest, the "nie" of "nie, dziękuję" negates
-    nothing).
-    """
-    langs = {lang for h in hits for lang in h.languages} | {"en"} | ({guess} if guess else set())
-    negations = [n for n in rules.negations.find(body.tokens) if not _overlaps(n, phrases)]
-    window = rules.limits.negation_window
-    for hit in hits:
-        for n in negations:
-            if langs & set(n.languages) and 0 <= hit.first_token - n.last_token - 1 <= window:
-                return f"negation {n.phrase!r} before {hit.phrase!r}"
-    for cue in rules.cues.find(body.tokens):
-        if langs & set(cue.languages) and not _overlaps(cue, phrases):
-            return f"cue {cue.phrase!r}"
-    if questions and body.question:
-        return "question mark"
-    used = sum(h.last_token - h.first_token + 1 for h in phrases)
-    other = len(body.tokens.words) - used
-    if other > max_other:
-        return f"{other} other words"
-    return ""
+def person_text(text: str, rules: ReplyRules) -> str:
+    """What the person wrote without the sign-off and what follows it (name, title, phone,
+    company register, confidentiality notice): lines after it are blanked, so line numbers stay."""
+    lines = text[:MAX_TEXT_CHARS].split("\n")
+    out: list[str] = []
+    seen_text = False
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            out.append("")
+            continue
+        if (seen_text and _is_signoff(stripped, rules)) or _is_disclaimer(stripped, rules):
+            break
+        seen_text = True
+        out.append(line)
+    return "\n".join(out)
 
 
-def _subject_phrase(subject: str, rules: OptoutRules) -> str:
+def auto_reply_phrase(text: str, rules: ReplyRules) -> tuple[str, str] | None:
+    """(phrase, language) of an absence notice or ticket acknowledgement in the body."""
+    words = tokens(text[:4000])
+    for i, word in enumerate(words):
+        for code, concept in rules.notices.senses(word):
+            if concept == "auto_reply":
+                return word, code
+        for _, code, entry in rules.notices.phrase_hits(words, i):
+            if entry.concept == "auto_reply":
+                return entry.text, code
+    return None
+
+
+def _subject_text(subject: str, rules: ReplyRules) -> str:
     folded = fold(subject)
     if rules.reply_prefix is not None:
         folded = rules.reply_prefix.sub("", folded)
-    return normalize(folded)
+    return folded.strip()
 
 
-def judge(subject: str, new_text: str, rules: OptoutRules) -> Judgement:
-    body = _body(new_text[: rules.limits.max_text_chars], rules)
-    guess = guess_language(body.tokens, rules)
-    blocked = rules.not_optout.find(body.tokens)
-    subject_norm = _subject_phrase(subject, rules)
-    limits = rules.limits
+def _whole(sentence: Sentence, lex: Lexicon, language: str) -> bool:
+    """Whether the subject is mostly the request ("unsubscribe", "Remove me from your list"),
+    not our own subject coming back in "Re:" ("Stop losing deals")."""
+    covered = sum(1 for w in sentence.words if any(lg == language for lg, _ in lex.senses(w)))
+    return (len(sentence.words) - covered) * 2 < len(sentence.words)
 
-    found = {
-        "erasure": [h for h in rules.erasure.find(body.tokens) if not _overlaps(h, blocked)],
-        "opt-out": [h for h in rules.optout.find(body.tokens) if not _overlaps(h, blocked)],
-    }
-    every = found["erasure"] + found["opt-out"]
-    kinds: tuple[tuple[Outcome, int, bool], ...] = (
-        ("erasure", limits.erasure_max_other_words, False),  # people ask where we got their data
-        ("opt-out", limits.max_other_words, True),
-    )
-    for outcome, max_other, questions in kinds:
-        phrases = rules.erasure if outcome == "erasure" else rules.optout
-        in_subject = phrases.whole(subject_norm) if subject_norm else None
-        if in_subject is not None:
-            # The subject is the request itself (our List-Unsubscribe mailto sets it); the
-            # body only matters if it shows interest.
-            doubt = _doubt([in_subject], every, body, rules, guess, 10**9, questions=False)
-            language = _language(in_subject, guess)
-            if doubt:
-                return Judgement("uncertain", in_subject.phrase, "subject", language, doubt)
-            return Judgement(outcome, in_subject.phrase, "subject", language)
-        hits = found[outcome]
-        if hits:
-            first = hits[0]
-            language = _language(first, guess)
-            doubt = _doubt(hits, every, body, rules, guess, max_other, questions)
-            if doubt:
-                return Judgement("uncertain", first.phrase, body.where(first), language, doubt)
-            return Judgement(outcome, first.phrase, body.where(first), language)
-    return Judgement("none", language=guess)
+
+def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
+    body = sentences(person_text(new_text, rules))
+    words = [w for s in body for w in s.words]
+    guess = guess_language(words, rules)
+    findings = read_sentences(body, rules.lexicon, guess)
+    subject_sentences = sentences(_subject_text(subject, rules))
+    if subject_sentences:
+        for f in read_sentences(subject_sentences[:1], rules.lexicon, guess):
+            if f.kind in _REQUESTS and _whole(f.sentence, rules.lexicon, f.language):
+                # The subject is the request itself (our List-Unsubscribe mailto sets it).
+                subject_finding = Finding(f.kind, f.language, f.reason, Sentence(subject, 0, (), ()))
+                findings = [subject_finding, *findings]
+                break
+    judgement = decide(findings, guess)
+    if judgement.where == "body line 0":
+        return dataclasses.replace(judgement, where="subject")
+    return judgement

@@ -22,6 +22,14 @@ GENERIC_SEPARATOR = r"^[-_=*]{3,}\s*[^-_=*\s][^-_=*]{2,60}?\s*[-_=*]{3,}$"
 _KEY = re.compile(r"^[\s*>]*([^:：<>@]{1,30}?)\s*\**\s*[:：]")
 _RULE_LINE = re.compile(r"^[\s_\-=*]*$")
 _MAX_ATTRIBUTION_LINE = 400
+_ENDS_SENTENCE = re.compile(r"[.!?]\s*$")
+# Structure that needs no words: an address, a time of day, a year, a numeric date.
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+\.[a-z]{2,}", re.IGNORECASE)
+_TIME = re.compile(r"(?<!\d)(?:[01]?\d|2[0-3])[:.h][0-5]\d(?!\d)")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+_NUMERIC_DATE = re.compile(r"(?<!\d)\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(?!\d)")
+_ENDS_COLON = re.compile(r"[:：][\s\u200e\u200f]*$")
+_LABEL_LINE = re.compile(r"^[\s*>]*([^\W\d_][^:：<>@]{0,30}?)\s*\**\s*[:：]\s*(\S.*)$")
 
 
 def _combine(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -101,6 +109,43 @@ def _header_block_at(lines: Sequence[str], i: int, rules: QuoteRules) -> bool:
     return False
 
 
+def _looks_like_attribution(text: str, quoted_next: bool) -> bool:
+    """A client's line above a quote, by shape alone: it ends in ":" and carries an address
+    with a date or time ("Jane <jane@x> escreveu no dia 12/11/2026 à(s) 10:42:"), or, right
+    above ">" quoting, a date with a time ("Le 12/11/2026 à 10:42, Jane a écrit :")."""
+    if len(text) > _MAX_ATTRIBUTION_LINE or not _ENDS_COLON.search(text):
+        return False
+    dated = bool(_YEAR.search(text) or _NUMERIC_DATE.search(text))
+    if _ADDRESS.search(text):
+        return dated or bool(_TIME.search(text))
+    return quoted_next and dated and bool(_TIME.search(text))
+
+
+def _generic_header_block_at(lines: Sequence[str], i: int) -> bool:
+    """Three or more "Label: value" lines in a row, one value an address and one a date:
+    a quoted header block in any language, whatever the labels say."""
+    if not _LABEL_LINE.match(lines[i]):
+        return False
+    labels = 0
+    address = dated = False
+    for line in lines[i : i + 6]:
+        m = _LABEL_LINE.match(line)
+        if not m:
+            if line.strip():
+                break
+            continue
+        labels += 1
+        value = m.group(2)
+        address = address or bool(_ADDRESS.search(value))
+        dated = dated or bool(_YEAR.search(value) and (_TIME.search(value) or _NUMERIC_DATE.search(value)))
+    return labels >= 3 and address and dated
+
+
+def _next_is_quoted(lines: Sequence[str], i: int) -> bool:
+    following = next((ln.strip() for ln in lines[i:] if ln.strip()), "")
+    return following.startswith(">")
+
+
 def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
     """How many lines an attribution starting at line i spans (0 if none).
 
@@ -115,19 +160,22 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
     for pattern in (rules.attribution, rules.attribution_line):
         if pattern is not None and pattern.search(line):
             return 1
+    if _looks_like_attribution(line, _next_is_quoted(lines, i + 1)):
+        return 1
     whole = rules.attribution
-    if whole is None:
-        return 0
     parts = [line]
-    for nxt in lines[i + 1 : i + 3]:
+    for k, nxt in enumerate(lines[i + 1 : i + 3], start=2):
         stripped = nxt.strip()
         if not stripped or len(stripped) > _MAX_ATTRIBUTION_LINE:
             break
         parts.append(stripped)
-        if whole.search(" ".join(parts)):
-            if any(whole.search(" ".join(parts[k:])) for k in range(1, len(parts))):
-                return 0
-            return len(parts)
+        joined = " ".join(parts)
+        later = [" ".join(parts[j:]) for j in range(1, len(parts))]
+        if whole is not None and whole.search(joined):
+            return 0 if any(whole.search(t) for t in later) else len(parts)
+        quoted = _next_is_quoted(lines, i + k)
+        if _looks_like_attribution(joined, quoted) and not _ENDS_SENTENCE.search(parts[0]):
+            return 0 if any(_looks_like_attribution(t, quoted) for t in later) else len(parts)
     return 0
 
 
@@ -160,7 +208,7 @@ def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Se
                 break
         if rules.separators is not None and rules.separators.match(stripped):
             break
-        if _header_block_at(lines, i, rules):
+        if _header_block_at(lines, i, rules) or _generic_header_block_at(lines, i):
             break
         span = _attribution_at(lines, i, rules)
         if span:

@@ -12,6 +12,7 @@ remembers the errors for ``status``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from proxy.classify.reply_rules import ReplyRules
 from proxy.mime import TrackerRules
 from proxy.rules.answers import AnswerRules
 from proxy.rules.bounces import BounceFile, BounceRules
 from proxy.rules.footers import FooterRules, RenderedFooter
-from proxy.rules.optout import OptoutFile, OptoutRules
 from proxy.rules.policies import FreemailRules, PolicyRules
 from proxy.rules.regions import RegionRules
+from proxy.rules.replies import REPLIES_DIR, ReplyWords, cached_reply_words, reply_files
 from proxy.schema import SchemaError, SourceError, load_file
 
 log = logging.getLogger("gdpr_proxy.rules")
@@ -40,7 +42,6 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "policies.yaml": ("policies", PolicyRules),
     "footers.yaml": ("footers", FooterRules),
     "trackers.yaml": ("trackers", TrackerRules),
-    "optout.yaml": ("optout", OptoutFile),
     "answers.yaml": ("answers", AnswerRules),
     "bounces.yaml": ("bounces", BounceFile),
 }
@@ -53,7 +54,7 @@ class RuleSet:
     policies: PolicyRules = field(default_factory=PolicyRules)
     footers: FooterRules = field(default_factory=lambda: FooterRules(languages={}))
     trackers: TrackerRules = field(default_factory=TrackerRules)
-    optout: OptoutFile = field(default_factory=lambda: OptoutFile(languages={}))
+    replies: ReplyWords | None = None  # the reply word lists (replies/<lang>.yaml), after the user's changes
     answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
     bounces: BounceFile = field(default_factory=BounceFile)
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
@@ -64,9 +65,9 @@ class RuleSet:
         return {}
 
     @cached_property
-    def reply_rules(self) -> OptoutRules:
-        """The opt-out phrases compiled for the classifier, once per rule set."""
-        return OptoutRules.compile(self.optout)
+    def reply_rules(self) -> ReplyRules:
+        """The reply word lists compiled for the classifier, once per rule set."""
+        return compiled_reply_rules(self.replies or cached_reply_words(SHIPPED_RULES / REPLIES_DIR))
 
     @cached_property
     def bounce_rules(self) -> BounceRules:
@@ -129,9 +130,20 @@ def load_rules(user_dir: Path | None = None, shipped: Path = SHIPPED_RULES) -> R
             sources[attribute] = str(path)
         except SchemaError as exc:
             errors.extend(exc.errors)
+    try:
+        values["replies"] = cached_reply_words(shipped / REPLIES_DIR, user_dir / REPLIES_DIR if user_dir else None)
+        sources["replies"] = str(user_dir / REPLIES_DIR if user_dir else shipped / REPLIES_DIR)
+    except SchemaError as exc:
+        errors.extend(exc.errors)
     if errors:
         raise RulesError(errors)
     return RuleSet(**values, sources=sources)
+
+
+@functools.lru_cache(maxsize=4)
+def compiled_reply_rules(words: ReplyWords) -> ReplyRules:
+    """Compiled once per set of reply files: a reload that changed nothing there costs nothing."""
+    return ReplyRules.compile(words)
 
 
 class RuleHolder:
@@ -157,4 +169,6 @@ class RuleHolder:
         return True
 
     def watched_files(self) -> list[Path]:
-        return list(rule_file_paths(self.shipped, self.user_dir).values())
+        user_replies = self.user_dir / REPLIES_DIR if self.user_dir else None
+        replies = reply_files(self.shipped / REPLIES_DIR, user_replies)
+        return [*rule_file_paths(self.shipped, self.user_dir).values(), *replies]

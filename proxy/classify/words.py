@@ -1,0 +1,297 @@
+"""Tokens of what a person wrote, and the concepts the reply word lists give them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from proxy.classify.textnorm import fold
+
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+# English contractions lose their apostrophe ("don't" = "dont"); any other short word
+# before an apostrophe is an elision that stays a word of its own ("l'article", "d'arrêter").
+_CONTRACTION = {"t", "s", "re", "ve", "ll", "d", "m"}
+# Pronouns joined to a verb by a hyphen are words of their own: "retirez-moi", "peço-vos",
+# "remova-me"; other hyphenated words stay whole ("e-mail", "non-stop", "opt-out").
+_CLITICS = frozenset(
+    [
+        "moi",
+        "toi",
+        "nous",
+        "vous",
+        "lui",
+        "leur",
+        "le",
+        "la",
+        "les",
+        "en",
+        "y",
+        "me",
+        "te",
+        "se",
+        "nos",
+        "vos",
+        "lo",
+        "lhe",
+        "lhes",
+        "mi",
+        "ti",
+        "ci",
+        "vi",
+        "si",
+    ]
+)
+
+
+def tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for m in _WORD.finditer(fold(text)):
+        word = m.group()
+        if "'" not in word:
+            head, dash, tail = word.rpartition("-")
+            if dash and tail in _CLITICS and head:
+                out.extend(head.split("-") if head.count("-") and head.rsplit("-", 1)[1] in _CLITICS else [head])
+                out.append(tail)
+            else:
+                out.append(word)
+            continue
+        head, _, tail = word.partition("'")
+        if tail in _CONTRACTION or (tail.split("'")[0] in _CONTRACTION and len(tail) <= 2):
+            out.append(word.replace("'", ""))
+        elif len(head) <= 4 and tail:
+            out.append(head + "'")
+            out.extend(tokens(tail))
+        else:
+            out.append(word.replace("'", ""))
+    return out
+
+
+GAP = "..."
+MAX_GAP = 3
+MIN_STEM = 3  # phrase keys: shorter stems are never looked up
+MIN_TYPO = 7
+NEGATED = "not:"  # concept prefix of a word negated by its own prefix
+NEGATABLE = frozenset({"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail"})
+_TYPO_STEM_CONCEPTS = frozenset({"unsubscribe", "remove", "delete"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One word or phrase of a word list: pieces are exact words, stems ("entfern*") or gaps."""
+
+    concept: str
+    pieces: tuple[str, ...]
+    text: str  # as written in the rule file
+
+
+def parse_entry(concept: str, text: str) -> Entry | None:
+    pieces: list[str] = []
+    for raw in text.replace("…", f" {GAP} ").split():
+        if raw == GAP:
+            if pieces and pieces[-1] != GAP:
+                pieces.append(GAP)
+            continue
+        star = raw.endswith("*")
+        lead = raw.startswith("*") and len(raw) > 1
+        found = tokens(raw.strip("*"))
+        if not found:
+            continue
+        if lead:
+            found[0] = "*" + found[0]
+        pieces.extend(found[:-1])
+        pieces.append(found[-1] + ("*" if star else ""))
+    while pieces and pieces[-1] == GAP:
+        pieces.pop()
+    while pieces and pieces[0] == GAP:
+        pieces.pop(0)
+    return Entry(concept, tuple(pieces), text) if pieces else None
+
+
+def _matches(piece: str, word: str) -> bool:
+    if piece.startswith("*"):
+        inner = piece.strip("*")
+        return word.endswith(inner) if not piece.endswith("*") else inner in word
+    if piece.endswith("*"):
+        return word.startswith(piece[:-1])
+    return word == piece
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance at most 1 (one letter missing, extra, wrong or swapped)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    if la > lb:
+        a, b = b, a
+    return any(a == b[:i] + b[i + 1 :] for i in range(len(b)))
+
+
+@dataclass
+class Lexicon:
+    """All word lists of the languages in use, indexed for one pass over a text."""
+
+    exact: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # word -> (language, concept)
+    stems: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # stem -> (language, concept)
+    phrases: dict[str, list[tuple[str, Entry]]] = field(default_factory=dict)  # first piece -> entries
+    fuzzy: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # deletion -> (word, lang, concept)
+    stem_lengths: tuple[int, ...] = ()
+    inner: list[tuple[str, str, str]] = field(default_factory=list)  # "*liste*": (piece, language, concept)
+    negation_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "ne" -> languages
+    negation_infixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "miyor" -> languages
+    _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, languages: Mapping[str, Mapping[str, Iterable[str]]], fuzzy_concepts: Iterable[str]) -> Lexicon:
+        lex = cls()
+        typo = set(fuzzy_concepts)
+        lengths: set[int] = set()
+        for lang, concepts in languages.items():
+            for concept, texts in concepts.items():
+                if concept in ("negation_prefixes", "negation_infixes"):
+                    continue
+                for text in texts:
+                    entry = parse_entry(concept, text)
+                    if entry is None:
+                        continue
+                    if len(entry.pieces) > 1:
+                        lex.phrases.setdefault(entry.pieces[0], []).append((lang, entry))
+                        continue
+                    piece = entry.pieces[0]
+                    if piece.startswith("*"):
+                        # the end of a compound: "*liste" meets "Korrespondenzliste"
+                        lex.inner.append((piece, lang, concept))
+                        continue
+                    if piece.endswith("*"):
+                        stem = piece[:-1]
+                        lex.stems.setdefault(stem, []).append((lang, concept))
+                        lengths.add(len(stem))
+                    else:
+                        lex.exact.setdefault(piece, []).append((lang, concept))
+                    bare = piece.rstrip("*")
+                    # Typos are only forgiven in longer words: one letter off in "stop" is "step",
+                    # in "remove" it is "remote".
+                    # a stem may be shorter ("afmeld*" meets "afmleden"), but only for the
+                    # request verbs, where a near miss is still a request
+                    stem_ok = piece.endswith("*") and len(bare) >= 5 and concept in _TYPO_STEM_CONCEPTS
+                    if concept in typo and (len(bare) >= MIN_TYPO or stem_ok):
+                        for key in {bare} | _deletions(bare):
+                            lex.fuzzy.setdefault(key, []).append((piece, lang, concept))
+        lex.stem_lengths = tuple(sorted(lengths))
+        for lang, concepts in languages.items():
+            for prefix in concepts.get("negation_prefixes", ()):
+                for p in tokens(prefix):
+                    lex.negation_prefixes[p] = (*lex.negation_prefixes.get(p, ()), lang)
+            for infix in concepts.get("negation_infixes", ()):
+                for p in tokens(infix):
+                    lex.negation_infixes[p] = (*lex.negation_infixes.get(p, ()), lang)
+        return lex
+
+    def senses(self, word: str) -> tuple[tuple[str, str], ...]:
+        """(language, concept) pairs of one word: exact, by stem, then forgiving one typo."""
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        found = list(self.exact.get(word, ()))
+        for n in self.stem_lengths:
+            if n > len(word):
+                break
+            found.extend(self.stems.get(word[:n], ()))
+        for piece, lang, concept in self.inner:
+            if _matches(piece, word):
+                found.append((lang, concept))
+        if not found and ("ae" in word or "oe" in word or "ue" in word):
+            # "hoert", "loeschen": umlauts typed as two letters on a keyboard without them
+            plain = word.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+            found = list(self.exact.get(plain, ()))
+            for n in self.stem_lengths:
+                if n > len(plain):
+                    break
+                found.extend(self.stems.get(plain[:n], ()))
+        if not found and len(word) >= MIN_TYPO and self.fuzzy:
+            found = self._typo(word)
+        if not found and self.negation_prefixes:
+            # "neposílejte", "nezasílala": a negation written as part of the verb
+            for prefix, langs in self.negation_prefixes.items():
+                rest = word[len(prefix) :]
+                if word.startswith(prefix) and len(rest) >= 4:
+                    found = [(lg, NEGATED + c) for lg, c in self.senses(rest) if lg in langs and c in NEGATABLE]
+        if found and self.negation_infixes:
+            # "istemiyoruz", "göndermeyin": Turkish negates inside the verb
+            for infix, langs in self.negation_infixes.items():
+                if infix in word[3:]:
+                    found = [(lg, NEGATED + c if lg in langs and c in NEGATABLE else c) for lg, c in found]
+        result = tuple(dict.fromkeys(found))
+        if len(self._cache) < 200_000:
+            self._cache[word] = result
+        return result
+
+    def _typo(self, word: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        heads = {word[:n] for n in range(MIN_TYPO - 3, len(word) + 1)}
+        keys: set[str] = set()
+        for head in heads:
+            keys.add(head)
+            keys |= _deletions(head)
+        for key in keys:
+            for piece, lang, concept in self.fuzzy.get(key, ()):
+                bare = piece.rstrip("*")
+                if word.startswith(bare):
+                    continue  # an ending, not a typo: "unsubscribed" is not "unsubscribe"
+                if piece.endswith("*"):
+                    ok = any(within_one_edit(word[:n], bare) for n in (len(bare) - 1, len(bare), len(bare) + 1))
+                else:
+                    ok = within_one_edit(word, bare)
+                if ok:
+                    found.append((lang, concept))
+        return found
+
+    def phrase_hits(self, words: Sequence[str], start: int) -> list[tuple[tuple[int, ...], str, Entry]]:
+        """Multi-word entries starting at ``start``: (positions matched, language, entry)."""
+        word = words[start]
+        candidates: list[tuple[str, Entry]] = list(self.phrases.get(word, ()))
+        for n in range(MIN_STEM, len(word) + 1):
+            candidates.extend(self.phrases.get(word[:n] + "*", ()))
+        hits = []
+        for lang, entry in candidates:
+            at = _match_at(entry.pieces, words, start)
+            if at is not None:
+                hits.append((at, lang, entry))
+        return hits
+
+
+def _match_at(pieces: Sequence[str], words: Sequence[str], start: int) -> tuple[int, ...] | None:
+    """Positions of the words that the pieces matched (gap words are not part of the entry)."""
+    matched: list[int] = []
+    i = start
+    k = 0
+    while k < len(pieces):
+        piece = pieces[k]
+        if piece == GAP:
+            nxt = pieces[k + 1]
+            for j in range(i, min(i + MAX_GAP + 1, len(words))):
+                if _matches(nxt, words[j]):
+                    matched.append(j)
+                    i = j + 1
+                    k += 2
+                    break
+            else:
+                return None
+            continue
+        if i >= len(words) or not _matches(piece, words[i]):
+            return None
+        matched.append(i)
+        i += 1
+        k += 1
+    return tuple(matched)
