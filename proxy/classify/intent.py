@@ -47,6 +47,7 @@ NEG_BEHIND = 6  # and back, for negations that follow their verb ("schreiben Sie
 _SENTENCE_END = re.compile(r"(?<=[.!?;؟。])\s+(?=[^\d\s])|\n+")
 # "Art. 17", "Nr.", "z. B." do not end a sentence.
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:\w{1,3}|\w\.\w)\.$")
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CLAUSE_BREAK = re.compile(r"\s*[,;:–—()\[\]]\s*|\s+-\s+")
 
 
@@ -127,7 +128,7 @@ def tag(sentence: Sentence, lex: Lexicon) -> _Tagged:
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
     entries: dict[tuple[str, int], str] = {}
     blocked: set[int] = set()
-    keep = ("self", "them", "list", "mail", "data", "address", "store")
+    keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
     for i in range(len(words)):
         hits = lex.phrase_hits(words, i)
         if not hits:
@@ -198,7 +199,7 @@ class _Concepts:
         """A free ``name`` in a clause that does not report the past ("we have removed our
         old supplier"), or any with a request word ("I asked you to remove me")."""
         free = self.free.get(name, ())
-        if self.has("please"):
+        if self.has("please", "want"):
             return bool(free)
         past = {self.clause[p] for p in self.pos.get("past", ())}
         lead = self.leading_word
@@ -291,7 +292,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "threatens a complaint to the data protection authority"
     if c.free_("request"):
         return "opt-out", "asks for no more mail"
-    if c.free_("stop") and (c.has("contact", "mail", "self", "spam", "receive") or _short(sentence, c)):
+    if c.told("stop") and (c.has("contact", "mail", "self", "spam", "receive") or _short(sentence, c)):
         return "opt-out", "asks us to stop"
     if (
         c.neg("contact")
@@ -304,12 +305,14 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and c.has("mail", "contact") and not c.has("past"):
         return "opt-out", "does not want our mail"
-    if c.neg("mail") and (c.has("more", "please") or _short(sentence, c)):
+    if c.neg("mail") and not c.has("left") and (c.has("more", "please") or _short(sentence, c)):
         return "opt-out", "wants no more mail"
     if c.free_("spam"):
         return "opt-out", "calls our mail spam"
     if c.neg("interest") or c.free_("refusal"):
         return "refusal", "is not interested"
+    if c.has("doubt"):
+        return "doubt", "takes it back"
     if c.has("later"):
         return "later", "asks to be contacted later"
     if c.free_("positive", "interest"):
@@ -356,7 +359,10 @@ def read_sentences(found: Sequence[Sentence], lex: Lexicon, guess: str | None) -
         # which do not know its negations.
         cover = {lg: len({p for v in found.values() for p in v}) for lg, found in tagged.at.items()}
         best_cover = max(cover.values(), default=0)
-        readers = [lg for lg, n in cover.items() if n == best_cover or (lg == guess and n >= best_cover - 1)]
+        if guess in cover and cover[guess] >= best_cover - 1:
+            readers = [guess] + [lg for lg in ("en",) if lg != guess and cover.get(lg, 0) == best_cover]
+        else:
+            readers = [lg for lg, n in cover.items() if n == best_cover]
         # The guessed language first, so that its reading wins a tie.
         order = sorted(readers, key=lambda lg: (lg != guess, lg != "en", lg))
         for lang in order:
@@ -367,8 +373,8 @@ def read_sentences(found: Sequence[Sentence], lex: Lexicon, guess: str | None) -
                 continue
             kind, reason = got
             f = Finding(kind, lang, reason, sentence)
-            if kind in ("positive", "later"):
-                if lang == guess or guess is None:
+            if kind in ("positive", "later", "doubt"):
+                if lang in (guess, order[0]) or guess is None:
                     extra.append(f)
                 continue
             if best is None or _rank(kind) > _rank(best.kind):
@@ -376,6 +382,8 @@ def read_sentences(found: Sequence[Sentence], lex: Lexicon, guess: str | None) -
             # interest or "later" in another clause of the same sentence
             if c.has("later"):
                 extra.append(Finding("later", lang, "asks to be contacted later", sentence))
+            if c.has("doubt"):
+                extra.append(Finding("doubt", lang, "takes it back", sentence))
             if _positive_elsewhere(c):
                 extra.append(Finding("positive", lang, "shows interest", sentence))
         if best is not None:
@@ -406,10 +414,12 @@ def _positive_elsewhere(c: _Concepts) -> bool:
     return not (buts and requests and max(pos) < max(buts) < max(requests))
 
 
-def decide(findings: Sequence[Finding], guess: str | None) -> Judgement:
+def decide(findings: Sequence[Finding], guess: str | None, referral: bool = False) -> Judgement:
+    """``referral``: the text names someone else's address ("talk to jan@..."), so a bare
+    "not interested" is "not me", not "not us"."""
     requests = [f for f in findings if f.kind in _REQUESTS]
     refusals = [f for f in findings if f.kind == "refusal"]
-    positives = [f for f in findings if f.kind == "positive"]
+    positives = [f for f in findings if f.kind in ("positive", "doubt")]
     laters = [f for f in findings if f.kind == "later"]
     deciding = requests or refusals
     if not deciding:
@@ -424,6 +434,8 @@ def decide(findings: Sequence[Finding], guess: str | None) -> Judgement:
         return Judgement("uncertain", evidence, where, language, reason, any(f.explicit for f in requests))
     if not requests and laters:
         return Judgement("none", language=language, reason=f"not now: {laters[0].sentence.text!r}")
+    if not requests and referral:
+        return Judgement("none", language=language, reason="refers us to someone else")
     outcome: Outcome = "erasure" if any(f.kind == "erasure" for f in requests) else "opt-out"
     reasons = "; ".join(dict.fromkeys(("refuses: " if f.kind == "refusal" else "") + f.reason for f in deciding))
     return Judgement(outcome, evidence, where, language, reasons, any(f.explicit for f in requests))
@@ -513,7 +525,7 @@ def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
                 subject_finding = Finding(f.kind, f.language, f.reason, Sentence(subject, 0, (), ()))
                 findings = [subject_finding, *findings]
                 break
-    judgement = decide(findings, guess)
+    judgement = decide(findings, guess, referral=_ADDRESS.search(person_text(new_text, rules)) is not None)
     if judgement.where == "body line 0":
         return dataclasses.replace(judgement, where="subject")
     return judgement

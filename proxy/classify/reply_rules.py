@@ -37,7 +37,11 @@ class ReplyRules:
     def compile(cls, words: ReplyWords) -> ReplyRules:
         langs = words.languages
         lexicon = Lexicon.build(
-            {code: {k: getattr(lang, k) for k in CONCEPT_KEYS} for code, lang in langs.items()}, TYPO_CONCEPTS
+            {
+                code: {**{k: getattr(lang, k) for k in CONCEPT_KEYS}, "past_endings": lang.past_endings}
+                for code, lang in langs.items()
+            },
+            TYPO_CONCEPTS,
         )
         signoff_res = [
             r"(?: \S+){0,3}".join(re.escape(normalize(part)) for part in re.split(r"\.\.\.|…", p) if normalize(part))

@@ -71,6 +71,7 @@ GAP = "..."
 MAX_GAP = 3
 MIN_STEM = 3  # phrase keys: shorter stems are never looked up
 MIN_TYPO = 7
+PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop"})
 NEGATED = "not:"  # concept prefix of a word negated by its own prefix
 NEGATABLE = frozenset({"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail"})
 _TYPO_STEM_CONCEPTS = frozenset({"unsubscribe", "remove", "delete"})
@@ -121,7 +122,7 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def within_one_edit(a: str, b: str) -> bool:
+def within_one_edit(a: str, b: str, substitute: bool = True) -> bool:
     """Damerau-Levenshtein distance at most 1 (one letter missing, extra, wrong or swapped)."""
     if a == b:
         return True
@@ -131,7 +132,7 @@ def within_one_edit(a: str, b: str) -> bool:
     if la == lb:
         diff = [i for i in range(la) if a[i] != b[i]]
         if len(diff) == 1:
-            return True
+            return substitute
         return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
     if la > lb:
         a, b = b, a
@@ -150,6 +151,7 @@ class Lexicon:
     inner: list[tuple[str, str, str]] = field(default_factory=list)  # "*liste*": (piece, language, concept)
     negation_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "ne" -> languages
     negation_infixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "miyor" -> languages
+    past_endings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> endings of past verbs
     _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @classmethod
@@ -159,7 +161,7 @@ class Lexicon:
         lengths: set[int] = set()
         for lang, concepts in languages.items():
             for concept, texts in concepts.items():
-                if concept in ("negation_prefixes", "negation_infixes"):
+                if concept in ("negation_prefixes", "negation_infixes", "past_endings"):
                     continue
                 for text in texts:
                     entry = parse_entry(concept, text)
@@ -193,6 +195,9 @@ class Lexicon:
             for prefix in concepts.get("negation_prefixes", ()):
                 for p in tokens(prefix):
                     lex.negation_prefixes[p] = (*lex.negation_prefixes.get(p, ()), lang)
+            endings = [t for e in concepts.get("past_endings", ()) for t in tokens(e)]
+            if endings:
+                lex.past_endings[lang] = tuple(endings)
             for infix in concepts.get("negation_infixes", ()):
                 for p in tokens(infix):
                     lex.negation_infixes[p] = (*lex.negation_infixes.get(p, ()), lang)
@@ -227,6 +232,13 @@ class Lexicon:
                 rest = word[len(prefix) :]
                 if word.startswith(prefix) and len(rest) >= 4:
                     found = [(lg, NEGATED + c) for lg, c in self.senses(rest) if lg in langs and c in NEGATABLE]
+        if found and self.past_endings:
+            # "удалили", "apaguei", "çıkardık": a verb in the past reports, it does not ask
+            for lang, ends in self.past_endings.items():
+                if any(lg == lang and c in PAST_VERBS for lg, c in found) and any(
+                    word.endswith(e) and len(word) > len(e) + 3 for e in ends
+                ):
+                    found.append((lang, "past"))
         if found and self.negation_infixes:
             # "istemiyoruz", "göndermeyin": Turkish negates inside the verb
             for infix, langs in self.negation_infixes.items():
@@ -250,7 +262,12 @@ class Lexicon:
                 if word.startswith(bare):
                     continue  # an ending, not a typo: "unsubscribed" is not "unsubscribe"
                 if piece.endswith("*"):
-                    ok = any(within_one_edit(word[:n], bare) for n in (len(bare) - 1, len(bare), len(bare) + 1))
+                    # after a stem any ending may follow, so only a letter missing, doubled or
+                    # swapped counts: "afmleden", not "otpuske" for "otpis*"
+                    ok = any(
+                        within_one_edit(word[:n], bare, substitute=False)
+                        for n in (len(bare) - 1, len(bare), len(bare) + 1)
+                    )
                 else:
                     ok = within_one_edit(word, bare)
                 if ok:

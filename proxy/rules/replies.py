@@ -76,7 +76,9 @@ class LanguageWords:
     law: Words = ()
     positive: Words = ()
     later: Words = ()
+    doubt: Words = ()
     left: Words = ()
+    past_endings: Words = ()
     # the rest of a reply
     signoffs: Words = ()
     disclaimers: Words = ()
@@ -112,7 +114,8 @@ class LanguageWords:
 CONCEPT_KEYS = tuple(
     f.name
     for f in dataclasses.fields(LanguageWords)
-    if f.name not in ("signoffs", "disclaimers", "auto_reply", "auto_reply_subjects", "reply_prefixes", "common")
+    if f.name
+    not in ("signoffs", "disclaimers", "auto_reply", "auto_reply_subjects", "reply_prefixes", "common", "past_endings")
 )
 
 
