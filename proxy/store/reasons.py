@@ -6,6 +6,7 @@ REASON_WORDS: dict[str, str] = {
     "erasure": "asked for erasure of their data",
     "bounce": "address no longer exists (bounce)",
     "complaint": "reported our mail as spam (complaint)",
+    "suspended": "mail to this address failed several times; suspended for a while (bounces)",
     "manual": "added by hand",
     "import": "imported list",
     "unsubscribe": "unsubscribe request",

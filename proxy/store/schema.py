@@ -79,6 +79,40 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, name)
     );
     """,
+    # 2: delivery failures read like a mail operator: temporary ones counted per address and
+    # suspending it for a while (a suppression with an end), sender-side ones kept as warnings
+    # about the user's own set-up (the recipient's domain only, never the address).
+    """
+    ALTER TABLE suppressions ADD COLUMN expires_at TEXT;
+    CREATE TABLE delivery_failures (
+        id INTEGER PRIMARY KEY,
+        address TEXT,
+        domain TEXT NOT NULL,
+        category TEXT NOT NULL CHECK (category IN
+            ('recipient-gone', 'mailbox-full', 'temporary', 'recipient-policy', 'sender-side', 'unknown')),
+        reason TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        message_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX delivery_failures_address ON delivery_failures (address, created_at);
+    CREATE INDEX delivery_failures_category ON delivery_failures (category, created_at);
+    """,
+    # 3: what the footer says about a contact: the particulars of the source (a fair's or a list
+    # provider's name), and whether they are a prospect at all (customers and people who wrote
+    # first get no cold-mail disclosure); copies that carried the full notice (Art. 14), noted
+    # before they are sent so a copy delivered later from the queue still counts as first contact.
+    """
+    ALTER TABLE contacts ADD COLUMN source_detail TEXT;
+    ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'prospect'
+        CHECK (status IN ('prospect', 'customer', 'inbound'));
+    CREATE TABLE full_notices (
+        message_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (message_id, address)
+    );
+    """,
 ]
 
 

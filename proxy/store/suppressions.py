@@ -60,14 +60,15 @@ class SuppressionsMixin(StoreBase):
 
     def blocking(self, address: str) -> tuple[str, tuple[str, ...]]:
         """WHERE clause and parameters for the suppressions that block ``address``:
-        the address itself, its keyed hash, its domain or any parent domain."""
+        the address itself, its keyed hash, its domain or any parent domain; a suspension
+        (an entry with an end) only until it ends."""
         domains = parent_domains(domain_of(address))
         marks = ",".join("?" * len(domains))
         where = (
             "((kind = 'address' AND value = ?) OR (kind = 'hash' AND value = ?) "
-            f"OR (kind = 'domain' AND value IN ({marks})))"
+            f"OR (kind = 'domain' AND value IN ({marks}))) AND (expires_at IS NULL OR expires_at > ?)"
         )
-        return where, (address, self.address_hash(address), *domains)
+        return where, (address, self.address_hash(address), *domains, now())
 
     async def remove_suppression_if(self, kind: SuppressionKind, value: str, reason: str) -> bool:
         """Remove an entry only if it has this reason (a dismissed review never lifts an opt-out)."""
