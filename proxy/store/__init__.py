@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from proxy.config.store_url import is_postgresql_url, mask_url
 
 from .base import StoreBase, StoreError, now, today
+from .bounces import BouncesMixin
 from .checkpoints import CheckpointsMixin
 from .contacts import ContactsMixin
 from .relayed import RelayedMixin
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from proxy.config.settings import Config
 
 
-class Store(ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, StoreBase):
+class Store(
+    ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, BouncesMixin, StoreBase
+):
     """The whole store API."""
 
 
