@@ -26,6 +26,7 @@ CONTENT_TYPES = frozenset(
         "message/global-delivery-status",
         "text/rfc822-headers",
         "message/disposition-notification",
+        "message/feedback-report",  # spam complaints (ARF): who complained
     }
 )
 # Attached messages: only their header is fetched (enough to match a bounce to what we sent).
