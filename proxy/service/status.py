@@ -64,6 +64,14 @@ async def service_status(service: Service) -> dict[str, Any]:
             "error": w.last_error,
             "messages_handled": w.messages_handled,
         }
+    bounces: dict[str, Any] = {"suspended": None, "sender_side": []}
+    try:  # addresses suspended after temporary failures; what receiving servers hold against the user's set-up
+        bounces = {
+            "suspended": await asyncio.wait_for(service.store.suspended_count(), 5),
+            "sender_side": await asyncio.wait_for(service.store.sender_side_warnings(), 5),
+        }
+    except (StoreError, TimeoutError):
+        pass
     entries = await asyncio.to_thread(service.spool.entries)
     return {
         "pid": os.getpid(),
@@ -87,6 +95,7 @@ async def service_status(service: Service) -> dict[str, Any]:
             },
         },
         "store": store,
+        "bounces": bounces,
         "queue": len(entries),
         "queue_entries": [
             {
