@@ -125,6 +125,16 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  suppressions added today: {by_reason}")
     else:
         lines.append("  suppressions added today: none")
+    bounces = status.get("bounces") or {}
+    if bounces.get("suspended"):
+        lines.append(
+            f"  suspended: {bounces['suspended']} address(es) after repeated temporary failures (lift by themselves)"
+        )
+    for warning in bounces.get("sender_side") or []:
+        lines.append(
+            f"  YOUR SET-UP: {warning['count']} message(s) refused for {warning['reason'].upper()} "
+            f"(last {warning['last']}, at {warning['domain'] or '?'}): {warning['evidence']}"
+        )
     if "queue" in status:
         lines.append(f"  queue:     {status['queue']} message(s) waiting (gdpr-proxy queue)")
         for entry in status.get("queue_entries") or []:
