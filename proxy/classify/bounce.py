@@ -19,7 +19,7 @@ from email.message import Message
 
 from proxy.classify import mimeparse
 from proxy.classify.bounce_reasons import FailureReason, classify_failure, find_status
-from proxy.classify.complaints import json_notices, notice_kind, notice_message_ids
+from proxy.classify.complaints import json_notices, member, notice_kind, notice_message_ids
 from proxy.classify.htmltext import html_to_text
 from proxy.rules.bounces import BounceRules, shipped_bounce_rules
 
@@ -195,6 +195,23 @@ class Bounce:
     @property
     def sender_side(self) -> tuple[Failure, ...]:
         return tuple(f for f in self.failures if f.category == "sender-side")
+
+
+def we_wrote_to(failure: Failure, relayed: list[str], bounce: Bounce) -> str:
+    """The failed address we wrote to: Original-Recipient, the relayed message's record, Final-Recipient, the text.
+
+    ``relayed`` lists the (normalised) recipients our relay recorded for the returned message.
+    '' when nothing says which of several recipients failed.
+    """
+    if failure.original_recipient:
+        return failure.original_recipient
+    named = failure.final_recipient or failure.address
+    if relayed:
+        if named in relayed:
+            return named
+        if len(relayed) == 1 and len(bounce.failures) == 1:
+            return relayed[0]  # forwarded or aliased on the way: the one we wrote to
+    return named
 
 
 def parse_bounce(msg: Message, rules: BounceRules | None = None) -> Bounce | None:
@@ -375,7 +392,7 @@ def _json_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         if notice_kind(notice) not in ("bounce", "delivery"):
             continue
         kind = notice_kind(notice)
-        body = notice.get(kind) if isinstance(notice.get(kind), dict) else {}
+        body = member(notice, kind)
         failures: list[Failure] = []
         people = body.get("bouncedRecipients") or body.get("recipients") or []
         bounce_type = str(body.get("bounceType") or "").lower()

@@ -13,7 +13,8 @@ from proxy.classify import mimeparse
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # Placeholders that feedback loops write instead of the complainer's address.
 _HIDDEN = re.compile(r"^(redacted|hashed|undisclosed|removed|xxx+|\*+)|@(redacted|example\.invalid)", re.IGNORECASE)
-_NOT_COMPLAINTS = ("not-spam", "auth-failure", "dkim", "delivered")
+# Feedback types that are not a person complaining: about our authentication, or the opposite.
+NOT_COMPLAINTS = ("not-spam", "auth-failure", "dkim", "delivered")
 _JSON_START = re.compile(r"\{\s*\"")
 _MAX_JSON = 200_000
 
@@ -29,7 +30,7 @@ class Complaint:
     @property
     def suppresses(self) -> bool:
         """auth-failure reports are about the sender's own DKIM/SPF, not-spam is the opposite."""
-        return self.feedback_type not in _NOT_COMPLAINTS
+        return self.feedback_type not in NOT_COMPLAINTS
 
 
 def _walk(msg: Message) -> list[Message]:
@@ -142,9 +143,14 @@ def notice_kind(notice: dict[str, Any]) -> str:
     return str(notice.get("notificationType") or notice.get("eventType") or "").lower()
 
 
+def member(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """A JSON object's member that should be an object ({} when it is missing or something else)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def notice_message_ids(notice: dict[str, Any]) -> tuple[str, ...]:
-    mail = notice.get("mail") if isinstance(notice.get("mail"), dict) else {}
-    headers = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
+    headers = member(member(notice, "mail"), "commonHeaders")
     value = str(headers.get("messageId") or "")
     return mimeparse.message_ids(value) if value else ()
 
@@ -153,7 +159,7 @@ def parse_json_complaint(msg: Message) -> Complaint | None:
     for notice in json_notices(msg):
         if notice_kind(notice) != "complaint":
             continue
-        body = notice.get("complaint") if isinstance(notice.get("complaint"), dict) else {}
+        body = member(notice, "complaint")
         people = body.get("complainedRecipients") or []
         found = [str(p.get("emailAddress", "")) for p in people if isinstance(p, dict)]
         kind = str(body.get("complaintFeedbackType") or "abuse").lower()

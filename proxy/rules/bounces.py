@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
-from proxy.schema import Regex, check_unique, load_file
+from proxy.schema import Positive, Regex, check_unique, load_file
 
 Category = Literal["recipient-gone", "mailbox-full", "temporary", "recipient-policy", "sender-side", "unknown"]
 CATEGORIES: tuple[Category, ...] = (
@@ -39,8 +39,18 @@ class Wording:
 
 
 @dataclass(frozen=True)
+class Suspension:
+    """Temporary failures that suspend an address: so many within so many days, for so long."""
+
+    failures: Positive = 3
+    within_days: Positive = 15
+    suspend_days: Positive = 30
+
+
+@dataclass(frozen=True)
 class BounceFile:
     wordings: tuple[Wording, ...] = ()
+    suspension: Suspension = field(default_factory=Suspension)
 
     def check(self) -> list[tuple[str, str]]:
         problems = check_unique(self.wordings, "reason", "wordings")
@@ -62,6 +72,7 @@ class BounceRules:
     """The wordings in priority order, each compiled into one expression."""
 
     wordings: tuple[CompiledWording, ...]
+    suspension: Suspension = field(default_factory=Suspension)
 
     @classmethod
     def compile(cls, source: BounceFile) -> BounceRules:
@@ -69,7 +80,8 @@ class BounceRules:
             tuple(
                 CompiledWording(w.reason, w.category, re.compile("|".join(f"(?:{p})" for p in w.patterns)), w.check)
                 for w in source.wordings
-            )
+            ),
+            source.suspension,
         )
 
     def advice(self, reason: str) -> str:

@@ -1,20 +1,31 @@
 """From a classified reply to the store: who gets suppressed, and what is recorded.
 
 A reply can only ever add suppressions or review entries: nothing a stranger writes can
-unsuppress an address or grant consent.
+unsuppress an address or grant consent.  Bounces are read like a mail operator reads them:
+only a recipient who is gone is suppressed (reason bounce, with the report's evidence);
+temporary failures are counted and suspend an address for a while; failures caused by the
+user's own set-up (DMARC, SPF, blocklists) never touch the recipient and warn the user.
+Spam complaints suppress the person who complained (reason complaint).  Bounce suppressions
+made before this reading existed are re-judged once from their recorded evidence.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from proxy.addresses import AddressError, AddressPolicy, domain_of, normalise
+from proxy.classify import mimeparse
+from proxy.classify.bounce import Bounce, Failure, parse_bounce, we_wrote_to
+from proxy.classify.bounce_reasons import classify_failure, find_status
 from proxy.classify.classifier import Verdict, classify
+from proxy.classify.complaints import NOT_COMPLAINTS
 from proxy.config.settings import Config
 from proxy.outbound.upstream import Upstream
 from proxy.relay.headers import message_id
 from proxy.rights.subject_rights import handle_erasure_request
+from proxy.rules.bounces import BounceRules
 from proxy.rules.ruleset import RuleHolder
 from proxy.store import Store
 from proxy.watcher.confirm import confirmation_message
@@ -22,7 +33,8 @@ from proxy.watcher.imap.follow import FetchedMessage, ImapWatcher
 
 log = logging.getLogger("gdpr_proxy.watcher")
 
-ACTED_ON = {"opt-out", "erasure", "bounce"}
+ACTED_ON = {"opt-out", "erasure", "bounce", "complaint"}
+REJUDGED_KEY = "bounces_rejudged_v1"  # meta key: old bounce suppressions re-judged once
 
 
 @dataclass
@@ -30,6 +42,14 @@ class Handled:
     verdict: Verdict
     suppressed: list[str] = field(default_factory=list)
     duplicate: bool = False
+    suspended: list[str] = field(default_factory=list)  # bounce: too many temporary failures
+    sender_side: list[str] = field(default_factory=list)  # bounce: what is wrong with the user's set-up
+
+
+class SenderProblems(Protocol):
+    """Where warnings about the user's own set-up go besides the log (the notices to the user's INBOX)."""
+
+    def sender_problem(self, details: str) -> object: ...
 
 
 class ReplyProcessor:
@@ -42,6 +62,8 @@ class ReplyProcessor:
         self.upstream = upstream  # for the optional "you have been removed" note
         self.policy = AddressPolicy(config.addresses.strip_subaddress, config.addresses.subaddress_separators)
         self.watcher: ImapWatcher | None = None  # set when running against a mailbox
+        self.notices: SenderProblems | None = None  # set by the service when notices to the user exist
+        self._prepared = False
 
     def _normalise(self, address: str) -> str | None:
         try:
@@ -54,7 +76,20 @@ class ReplyProcessor:
         if self.watcher is not None and handled.verdict.verdict in ACTED_ON and not handled.duplicate:
             await self._mark(message)
 
+    async def prepare(self) -> None:
+        """Once per start: lift suspensions that ran out, re-judge bounce suppressions of old releases."""
+        self._prepared = True
+        await self.store.lift_expired_suspensions()
+        if await self.store.first_time(REJUDGED_KEY):
+            lifted = await rejudge_bounce_suppressions(self.store, self.rules.current.bounce_rules)
+            if lifted:
+                log.info(
+                    "%d bounce suppression(s) of an older release lifted: the failure was not permanent", len(lifted)
+                )
+
     async def handle(self, raw: bytes) -> Handled:
+        if not self._prepared:
+            await self.prepare()
         rules = self.rules.current
         verdict = classify(raw, rules.reply_rules, rules.footer_fingerprints)
         mid = message_id(raw)
@@ -65,7 +100,9 @@ class ReplyProcessor:
         if kind in ("opt-out", "erasure", "uncertain"):
             await self._opt_out(verdict, mid, handled)
         elif kind == "bounce":
-            await self._bounce(verdict, mid, handled)
+            await self._bounce(raw, verdict, mid, handled)
+        elif kind == "complaint":
+            await self._complaint(verdict, mid, handled)
         elif kind == "none" and verdict.sender:
             sender = self._normalise(verdict.sender)
             if sender:
@@ -125,20 +162,86 @@ class ReplyProcessor:
         if result.refused:
             log.warning("opt-out confirmation not accepted upstream: %s", next(iter(result.refused.values())))
 
-    async def _bounce(self, verdict: Verdict, mid: str | None, handled: Handled) -> None:
-        for failed in verdict.addresses:
-            address = self._normalise(failed)
+    async def _bounce(self, raw: bytes, verdict: Verdict, mid: str | None, handled: Handled) -> None:
+        rules = self.rules.current.bounce_rules
+        bounce = parse_bounce(mimeparse.parse(raw), rules)
+        if bounce is None:
+            return
+        relayed = await self.store.recipients_of(verdict.in_reply_to)
+        for failure in bounce.failures:
+            address = self._failed_recipient(failure, relayed, bounce)
+            domain = (
+                domain_of(address or failure.final_recipient or failure.address)
+                if "@" in (address or failure.final_recipient or failure.address)
+                else ""
+            )
+            reason = failure.reason
+            if failure.category == "sender-side":
+                await self._sender_side(failure, domain, mid, rules, handled)
+                continue
             if not address:
                 continue
-            await self.store.record_verdict(
-                address, mid, "bounce", verdict.evidence, verdict.where, verdict.language, "applied"
+            await self.store.record_delivery_failure(
+                address, domain, failure.category, reason.reason, reason.evidence, mid
             )
-            if await self.store.add_suppression("address", address, "bounce", "watcher", verdict.evidence[:200]):
-                handled.suppressed.append(address)
-        for failed in verdict.temporary_failures:
-            address = self._normalise(failed)
-            if address:
+            await self.store.record_verdict(address, mid, "bounce", reason.evidence, bounce.where, None, "applied")
+            if reason.suppresses:
+                if await self.store.add_suppression("address", address, "bounce", "watcher", reason.evidence[:200]):
+                    handled.suppressed.append(address)
+            elif failure.category in ("temporary", "mailbox-full"):
                 await self.store.note_soft_bounce(address)
+                await self._maybe_suspend(address, reason.evidence, rules, handled)
+
+    def _failed_recipient(self, failure: Failure, relayed: list[str], bounce: Bounce) -> str | None:
+        found = we_wrote_to(failure, relayed, bounce)
+        return self._normalise(found) if found else None
+
+    async def _maybe_suspend(self, address: str, evidence: str, rules: BounceRules, handled: Handled) -> None:
+        limits = rules.suspension
+        failures = await self.store.temporary_failures(address, limits.within_days)
+        if failures < limits.failures:
+            return
+        note = f"{failures} temporary failures within {limits.within_days} days; last: {evidence}"
+        if await self.store.suspend_address(address, limits.suspend_days, note):
+            handled.suspended.append(address)
+            log.info(
+                "an address suspended for %d days after %d temporary delivery failures", limits.suspend_days, failures
+            )
+
+    async def _sender_side(
+        self, failure: Failure, domain: str, mid: str | None, rules: BounceRules, handled: Handled
+    ) -> None:
+        """The receiving server refused the user's own set-up: warn, and leave the recipient alone."""
+        reason = failure.reason
+        first_today = not any(
+            w["reason"] == reason.reason for w in await self.store.sender_side_warnings(within_days=1)
+        )
+        await self.store.record_delivery_failure(None, domain, "sender-side", reason.reason, reason.evidence, mid)
+        await self.store.record_verdict("", mid, "bounce", reason.evidence, "sender-side", None, "applied")
+        advice = rules.advice(reason.reason) or "Check the set-up of the mail server you send through."
+        details = f"A receiving server ({domain or 'unknown'}) refused your mail because of your own set-up: {advice}"
+        details += f" Evidence: {reason.evidence}"
+        handled.sender_side.append(details)
+        log.warning("%s", details)
+        if first_today and self.notices is not None:
+            try:
+                self.notices.sender_problem(details)
+            except Exception as exc:  # the warning is logged and in status; a notice is a convenience
+                log.warning("could not queue the notice about your set-up: %s", exc)
+
+    async def _complaint(self, verdict: Verdict, mid: str | None, handled: Handled) -> None:
+        """A spam complaint: the person who pressed "this is spam" is never written to again."""
+        if verdict.reason in NOT_COMPLAINTS:
+            log.info("feedback report %s: not a complaint about a recipient", verdict.reason)
+            return
+        people = [a for a in (self._normalise(x) for x in verdict.addresses) if a]
+        if not people:
+            relayed = await self.store.recipients_of(verdict.in_reply_to)
+            people = relayed if len(relayed) == 1 else []  # the provider hid the address
+        for address in people:
+            await self.store.record_verdict(address, mid, "complaint", verdict.evidence, verdict.where, None, "applied")
+            if await self.store.add_suppression("address", address, "complaint", "watcher", verdict.evidence[:200]):
+                handled.suppressed.append(address)
 
     async def _mark(self, message: FetchedMessage) -> None:
         assert self.watcher is not None
@@ -169,6 +272,24 @@ def answered_for(replier: str | None, originals: list[str]) -> list[str]:
 
 def _same_organisation(a: str, b: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def judged_gone(evidence: str, rules: BounceRules) -> bool:
+    """Whether the evidence recorded with a bounce suppression shows a recipient who is gone."""
+    if "recipient-gone (" in evidence:
+        return True  # recorded by this release
+    action = "failed" if "action: failed" in evidence.lower() else ""
+    reason = classify_failure(find_status(evidence), evidence, rules, action)
+    return reason is not None and reason.suppresses
+
+
+async def rejudge_bounce_suppressions(store: Store, rules: BounceRules) -> list[str]:
+    """Lift the bounce suppressions whose evidence shows a failure that was soft or the sender's own."""
+    lifted = []
+    for address, evidence in await store.bounce_suppressions():
+        if not judged_gone(evidence, rules) and await store.remove_suppression_if("address", address, "bounce"):
+            lifted.append(address)
+    return lifted
 
 
 def make_watcher(
