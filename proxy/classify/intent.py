@@ -129,8 +129,9 @@ def tag(sentence: Sentence, lex: Lexicon) -> _Tagged:
     entries: dict[tuple[str, int], str] = {}
     blocked: set[int] = set()
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
+    present = frozenset(words)
     for i in range(len(words)):
-        hits = lex.phrase_hits(words, i)
+        hits = lex.phrase_hits(words, i, present)
         if not hits:
             continue
         first = list(per_word[i])
@@ -462,8 +463,11 @@ def _is_disclaimer(line: str, rules: ReplyRules) -> bool:
     if len(line) < 40:
         return False
     words = tokens(line)
+    present = frozenset(words)
     return any(c == "disclaimers" for w in words for _, c in rules.notices.senses(w)) or any(
-        e.concept == "disclaimers" for i in range(len(words)) for _, _, e in rules.notices.phrase_hits(words, i)
+        e.concept == "disclaimers"
+        for i in range(len(words))
+        for _, _, e in rules.notices.phrase_hits(words, i, present)
     )
 
 
@@ -488,11 +492,12 @@ def person_text(text: str, rules: ReplyRules) -> str:
 def auto_reply_phrase(text: str, rules: ReplyRules) -> tuple[str, str] | None:
     """(phrase, language) of an absence notice or ticket acknowledgement in the body."""
     words = tokens(text[:4000])
+    present = frozenset(words)
     for i, word in enumerate(words):
         for code, concept in rules.notices.senses(word):
             if concept == "auto_reply":
                 return word, code
-        for _, code, entry in rules.notices.phrase_hits(words, i):
+        for _, code, entry in rules.notices.phrase_hits(words, i, present):
             if entry.concept == "auto_reply":
                 return entry.text, code
     return None
@@ -513,7 +518,8 @@ def _whole(sentence: Sentence, lex: Lexicon, language: str) -> bool:
 
 
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
-    body = sentences(person_text(new_text, rules))
+    text = person_text(new_text, rules)
+    body = sentences(text)
     words = [w for s in body for w in s.words]
     guess = guess_language(words, rules)
     findings = read_sentences(body, rules.lexicon, guess)
@@ -525,7 +531,7 @@ def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
                 subject_finding = Finding(f.kind, f.language, f.reason, Sentence(subject, 0, (), ()))
                 findings = [subject_finding, *findings]
                 break
-    judgement = decide(findings, guess, referral=_ADDRESS.search(person_text(new_text, rules)) is not None)
+    judgement = decide(findings, guess, referral=_ADDRESS.search(text) is not None)
     if judgement.where == "body line 0":
         return dataclasses.replace(judgement, where="subject")
     return judgement

@@ -38,7 +38,11 @@ class ReplyRules:
         langs = words.languages
         lexicon = Lexicon.build(
             {
-                code: {**{k: getattr(lang, k) for k in CONCEPT_KEYS}, "past_endings": lang.past_endings}
+                code: {
+                    **{k: getattr(lang, k) for k in CONCEPT_KEYS},
+                    "past_endings": lang.past_endings,
+                    "prefix_variants": lang.prefix_variants,
+                }
                 for code, lang in langs.items()
             },
             TYPO_CONCEPTS,

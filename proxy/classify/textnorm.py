@@ -20,6 +20,7 @@ _LETTERS = str.maketrans(
         "đ": "d",
         "ı": "i",
         "ð": "d",
+        "ħ": "h",  # Maltese, typed "h" on most keyboards
         "þ": "th",
         "’": "'",
         "‘": "'",

@@ -85,6 +85,11 @@ class Entry:
     pieces: tuple[str, ...]
     text: str  # as written in the rule file
 
+    @property
+    def needs(self) -> frozenset[str]:
+        """The exact words the entry cannot match without."""
+        return frozenset(p for p in self.pieces if p != GAP and "*" not in p)
+
 
 def parse_entry(concept: str, text: str) -> Entry | None:
     pieces: list[str] = []
@@ -152,7 +157,10 @@ class Lexicon:
     negation_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "ne" -> languages
     negation_infixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "miyor" -> languages
     past_endings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> endings of past verbs
+    negation_suffixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "x" -> languages (Maltese)
+    prefix_variants: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # language -> (from, to)
     _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, languages: Mapping[str, Mapping[str, Iterable[str]]], fuzzy_concepts: Iterable[str]) -> Lexicon:
@@ -161,7 +169,13 @@ class Lexicon:
         lengths: set[int] = set()
         for lang, concepts in languages.items():
             for concept, texts in concepts.items():
-                if concept in ("negation_prefixes", "negation_infixes", "past_endings"):
+                if concept in (
+                    "negation_prefixes",
+                    "negation_infixes",
+                    "negation_suffixes",
+                    "past_endings",
+                    "prefix_variants",
+                ):
                     continue
                 for text in texts:
                     entry = parse_entry(concept, text)
@@ -195,6 +209,15 @@ class Lexicon:
             for prefix in concepts.get("negation_prefixes", ()):
                 for p in tokens(prefix):
                     lex.negation_prefixes[p] = (*lex.negation_prefixes.get(p, ()), lang)
+            for suffix in concepts.get("negation_suffixes", ()):
+                for p in tokens(suffix):
+                    lex.negation_suffixes[p] = (*lex.negation_suffixes.get(p, ()), lang)
+            variants = []
+            for rule in concepts.get("prefix_variants", ()):
+                a, _, b = rule.partition(">")
+                variants.append(("".join(tokens(a)), "".join(tokens(b))))
+            if variants:
+                lex.prefix_variants[lang] = tuple(v for v in variants if v[0])
             endings = [t for e in concepts.get("past_endings", ()) for t in tokens(e)]
             if endings:
                 lex.past_endings[lang] = tuple(endings)
@@ -224,6 +247,20 @@ class Lexicon:
                 if n > len(plain):
                     break
                 found.extend(self.stems.get(plain[:n], ()))
+        if not found and self.prefix_variants:
+            # "وحذف" = "و" + "حذف", Irish "gcuirfeá" = "cuirfeá": a letter in front of the word
+            for lang, rules in self.prefix_variants.items():
+                for a, b in rules:
+                    if word.startswith(a) and len(word) - len(a) >= 3:
+                        found.extend((lg, c) for lg, c in self._plain(b + word[len(a) :]) if lg == lang)
+        if not found and self.negation_suffixes:
+            # Maltese "tibgħatlix" = "ma tibgħatli" + "x": the negation closes the verb
+            for suffix, langs in self.negation_suffixes.items():
+                if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                    stem = word[: -len(suffix)]
+                    found = [(lg, NEGATED + c) for lg, c in self._plain(stem) if lg in langs and c in NEGATABLE]
+                    if found:
+                        break
         if not found and len(word) >= MIN_TYPO and self.fuzzy:
             found = self._typo(word)
         if not found and self.negation_prefixes:
@@ -248,6 +285,15 @@ class Lexicon:
         if len(self._cache) < 200_000:
             self._cache[word] = result
         return result
+
+    def _plain(self, word: str) -> list[tuple[str, str]]:
+        """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
+        found = list(self.exact.get(word, ()))
+        for n in self.stem_lengths:
+            if n > len(word):
+                break
+            found.extend(self.stems.get(word[:n], ()))
+        return found
 
     def _typo(self, word: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -274,14 +320,28 @@ class Lexicon:
                     found.append((lang, concept))
         return found
 
-    def phrase_hits(self, words: Sequence[str], start: int) -> list[tuple[tuple[int, ...], str, Entry]]:
-        """Multi-word entries starting at ``start``: (positions matched, language, entry)."""
-        word = words[start]
-        candidates: list[tuple[str, Entry]] = list(self.phrases.get(word, ()))
-        for n in range(MIN_STEM, len(word) + 1):
-            candidates.extend(self.phrases.get(word[:n] + "*", ()))
+    def phrase_hits(
+        self, words: Sequence[str], start: int, present: frozenset[str] | None = None
+    ) -> list[tuple[tuple[int, ...], str, Entry]]:
+        """Multi-word entries starting at ``start``: (positions matched, language, entry).
+
+        ``present`` (the set of the text's words) lets entries that need an absent word be
+        skipped without trying them."""
+        candidates = self._phrase_cache.get(words[start])
+        if candidates is None:
+            word = words[start]
+            found = list(self.phrases.get(word, ()))
+            for n in range(MIN_STEM, len(word) + 1):
+                found.extend(self.phrases.get(word[:n] + "*", ()))
+            candidates = tuple((lang, entry, entry.needs) for lang, entry in found)
+            if len(self._phrase_cache) < 200_000:
+                self._phrase_cache[word] = candidates
+        if not candidates:
+            return []
         hits = []
-        for lang, entry in candidates:
+        for lang, entry, needs in candidates:
+            if present is not None and not needs <= present:
+                continue
             at = _match_at(entry.pieces, words, start)
             if at is not None:
                 hits.append((at, lang, entry))

@@ -64,6 +64,8 @@ class LanguageWords:
     negation_after: Words = ()
     negation_prefixes: Words = ()
     negation_infixes: Words = ()
+    negation_suffixes: Words = ()
+    prefix_variants: Words = ()  # "gc>c": a word starting "gc" is also read starting "c"
     past: Words = ()
     but: Words = ()
     please: Words = ()
@@ -116,6 +118,7 @@ CONCEPT_KEYS = tuple(
     for f in dataclasses.fields(LanguageWords)
     if f.name
     not in ("signoffs", "disclaimers", "auto_reply", "auto_reply_subjects", "reply_prefixes", "common", "past_endings")
+    and f.name != "prefix_variants"
 )
 
 
