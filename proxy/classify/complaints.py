@@ -173,9 +173,17 @@ def parse_json_complaint(msg: Message) -> Complaint | None:
     return None
 
 
+def parse_unsubscribe_mail(msg: Message) -> Complaint | None:
+    """A mail client's one-click unsubscribe sent to a List-Unsubscribe mailto (Apple Mail marks it)."""
+    if mimeparse.header(msg, "X-Apple-Unsubscribe").strip().lower() != "true":
+        return None
+    sender = _visible([mimeparse.address(msg, "From")])
+    return Complaint(tuple(sender), "opt-out", "X-Apple-Unsubscribe: true", "header X-Apple-Unsubscribe", ())
+
+
 def parse_complaint(msg: Message) -> Complaint | None:
     """The complaint a message reports, or None if it is not one."""
     try:
-        return parse_arf(msg) or parse_json_complaint(msg)
+        return parse_arf(msg) or parse_json_complaint(msg) or parse_unsubscribe_mail(msg)
     except Exception:  # a damaged report is better left unread than fatal
         return None

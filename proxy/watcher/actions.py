@@ -139,7 +139,7 @@ class ReplyProcessor:
             reason = verdict.verdict
         for address in people:
             await self.store.record_verdict(
-                address, mid, verdict.verdict, verdict.evidence, verdict.where, verdict.language, status
+                address, mid, verdict.verdict, verdict.review_note, verdict.where, verdict.language, status
             )
             if reason is None:
                 continue
@@ -240,7 +240,9 @@ class ReplyProcessor:
             people = relayed if len(relayed) == 1 else []  # the provider hid the address
         for address in people:
             await self.store.record_verdict(address, mid, "complaint", verdict.evidence, verdict.where, None, "applied")
-            if await self.store.add_suppression("address", address, "complaint", "watcher", verdict.evidence[:200]):
+            # a feedback loop's or a mail client's "unsubscribe" is that request; anything else a spam complaint
+            reason = "unsubscribe" if verdict.reason == "opt-out" else "complaint"
+            if await self.store.add_suppression("address", address, reason, "watcher", verdict.evidence[:200]):
                 handled.suppressed.append(address)
 
     async def _mark(self, message: FetchedMessage) -> None:
