@@ -91,6 +91,9 @@ _TEXT_MARKERS = (
     "this is the mail system at host",
     "delivery has failed to these recipients",
     "your message couldn't be delivered",
+    "couldn't be delivered.",
+    "wasn't found at",
+    "diagnostic information for administrators",
     "your message wasn't delivered",
     "your message could not be delivered",
     "message could not be delivered",
@@ -364,8 +367,13 @@ def _dsn(msg: Message, rules: BounceRules) -> Bounce | None:
         if reason is None:
             continue  # delivered, relayed, expanded: not a failure
         failures.append(Failure(address, reason, final, original, (diagnostic or near)[:300]))
-    if not failures and not reports:
-        return None
+    if not failures:
+        # No usable recipient field (e.g. "Final-Recipient: rfc822; @host"): the notice's text may name it
+        text_bounce = _text_bounce(msg, rules)
+        if text_bounce is not None and text_bounce.failures:
+            return text_bounce
+        if not reports:
+            return None
     # A report part with nothing readable is still machine mail: never read as someone's words.
     return Bounce(tuple(failures), "delivery-status", original_ids(msg), reporter)
 
@@ -520,7 +528,9 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         line_end = text.find("\n", m.end())
         line = text[line_start : line_end if line_end >= 0 else len(text)]
         before = text[max(line_start, m.start() - 40) : m.start()].lower()
-        if _SKIP_LINE.search(line) and not re.search(
+        if re.fullmatch(r"\s*>\s*<?\S+@\S+?>?\s*", line):
+            pass  # a list of failed addresses set off with ">", not a quoted header
+        elif _SKIP_LINE.search(line) and not re.search(
             r"rcpt to|recipient|to:<|to: <|failed|error|<\S+@\S+>:", line, re.IGNORECASE
         ):
             continue
