@@ -2,7 +2,8 @@
 
 Clients mark the quoted original in HTML more reliably than in text: Gmail wraps it in
 div.gmail_quote, Apple Mail and Thunderbird in blockquote type=cite, Outlook starts it
-with div#divRplyFwdMsg or #appendonsend.  Our own footer is div.gdpr-mail-proxy-footer.
+with div#divRplyFwdMsg or #appendonsend, Outlook for Windows with a div that has only a
+top border.  Our own footer is div.gdpr-mail-proxy-footer.
 Outlook prefixes copied classes and ids with "x_", so names are matched as substrings.
 """
 
@@ -30,6 +31,7 @@ _BLOCK = {
 }  # fmt: skip
 _VOID = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source", "embed"}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_WORD_HEADER = re.compile(r"border-top\s*:\s*solid[^;]*;\s*padding\s*:\s*3\.0pt\s+0(?:cm|in|pt)?\s+0")
 
 
 class _Extractor(HTMLParser):
@@ -50,6 +52,11 @@ class _Extractor(HTMLParser):
         values = {k.lower(): (v or "").lower() for k, v in attrs}
         ident, classes = values.get("id", ""), values.get("class", "")
         if any(s in ident for s in _STOP_IDS) or any(s in classes for s in _STOP_CLASSES):
+            self.stopped = True
+            return
+        if tag == "div" and _WORD_HEADER.search(values.get("style", "")):
+            # Outlook for Windows (Word) puts the quoted header block in a div with only a top
+            # border: "border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm".
             self.stopped = True
             return
         if tag in _SKIP_TAGS or any(s in classes for s in _SKIP_CLASSES):

@@ -141,7 +141,12 @@ def tag(sentence: Sentence, lex: Lexicon) -> _Tagged:
                 continue
             entries[(lang, i)] = entry.text
             if entry.concept not in CONTENT:
-                first.append((lang, entry.concept))  # "any more", "mailing list": a modifier
+                # "any more", "mailing list": a modifier; "base de datos" is a store, not data
+                if entry.concept in _TARGETS:
+                    first = [(lg, c) for lg, c in first if c not in _TARGETS or lg != lang]
+                    for j in spots[1:]:
+                        per_word[j] = [(lg, c) for lg, c in per_word[j] if c not in _TARGETS or lg != lang]
+                first.append((lang, entry.concept))
                 continue
             # A request phrase stands for its words ("take ... off", "no thanks"): they keep
             # only the parts they can add to it.
@@ -247,7 +252,8 @@ def _concepts(
             continue
         prefixed = set(pos.get(NEGATED + k, ()))
         for p in v:
-            no = p in prefixed or (negs and _negated(p, negs, after, content, clause))
+            # a refusal carries its own negation ("ne m'intéresse pas"): nothing reverses it
+            no = k != "refusal" and (p in prefixed or bool(negs and _negated(p, negs, after, content, clause)))
             (negated if no else free).setdefault(k, []).append(p)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
     lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
@@ -322,6 +328,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
 
 
 _REQUESTS = ("opt-out", "erasure")
+_TARGETS = frozenset({"data", "store", "list", "address"})
 EXPLICIT_REASONS = frozenset(
     {
         "asks to be removed",

@@ -23,6 +23,15 @@ class Verdict:
     reason: str = ""  # what the person asks for, or why it went to review
     text: str = ""  # opt-out/erasure/uncertain: what the person wrote (quote and signature removed)
 
+    @property
+    def review_note(self) -> str:
+        """What a person reviewing the verdict needs: why, the deciding sentence(s), and what
+        the person wrote (quote and signature removed), in that order."""
+        head = f"{self.reason}: {self.evidence}" if self.reason else self.evidence
+        if self.text and self.text.strip() != self.evidence.strip():
+            return f"{head}\n{self.text}"
+        return head
+
     def as_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,

@@ -11,6 +11,7 @@ from proxy.cli.common import read_message_file
 from proxy.config.settings import Config
 from proxy.errors import UserError
 from proxy.relay.preview import explain_recipient, preview_message
+from proxy.rules.replies import reply_rules_report
 from proxy.rules.ruleset import SHIPPED_RULES, RuleHolder, rule_file_paths
 from proxy.store import open_store
 
@@ -22,7 +23,8 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     async def work() -> int:
         store = await open_store(config)
         try:
-            result = await preview_message(store, rules, config, raw, args.to, args.mail_from or args.to)
+            mail_from = args.mail_from or config.sender.opt_out_address.strip()
+            result = await preview_message(store, rules, config, raw, args.to, mail_from)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         finally:
@@ -44,6 +46,8 @@ def cmd_rules_check(args: argparse.Namespace, config: Config) -> int:
     for _name, path in sorted(rule_file_paths(SHIPPED_RULES, config.user_rules_path).items()):
         origin = "yours" if not str(path).startswith(str(SHIPPED_RULES)) else "shipped"
         print(f"{path}: OK ({origin})")
+    for line in reply_rules_report(holder.current.replies, config.user_rules_path):
+        print(line)
     del holder
     return 0
 
@@ -67,7 +71,7 @@ def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("preview", help="print the exact message ADDRESS would receive, and what was done")
     p.add_argument("--to", required=True, help="the recipient to preview for")
-    p.add_argument("--from", dest="mail_from", help="envelope sender (default: the recipient)")
+    p.add_argument("--from", dest="mail_from", help="envelope sender (default: sender.opt_out_address)")
     p.add_argument("--summary-only", action="store_true", help="print only the summary")
     p.add_argument("message", help="an .eml file as your mail client would send it")
     p.set_defaults(func=cmd_preview)

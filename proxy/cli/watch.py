@@ -68,8 +68,12 @@ async def _review(config: Config, action: str | None, verdict_id: int | None) ->
         if action is None:
             pending = await store.verdicts("pending")
             for v in pending:
+                language = f" ({v['language']})" if v.get("language") else ""
                 print(f"#{v['id']}  {v['created_at'][:10]}  {v['verdict']:9}  {v['address']}")
-                print(f"      {v['where_found']}: {v['evidence']!r}")
+                reason, _, text = str(v["evidence"]).partition("\n")
+                print(f"      {v['where_found']}{language}: {reason}")
+                for line in text.splitlines()[:12]:
+                    print(f"      | {line}")
             print(f"{len(pending)} repl{'y' if len(pending) == 1 else 'ies'} to review", file=sys.stderr)
             if pending:
                 print("confirm (keep suppressed): gdpr-proxy review confirm ID; dismiss: gdpr-proxy review dismiss ID")

@@ -321,6 +321,24 @@ def describe_changes(words: ReplyWords) -> list[str]:
     return out
 
 
+def reply_rules_report(words: ReplyWords | None, user_dir: Path | None) -> list[str]:
+    """What ``rules check`` says about the reply word lists: their files and what yours change."""
+    if words is None:
+        return []
+    shipped = [p for p in words.files if user_dir is None or not p.is_relative_to(user_dir)]
+    mine = [p for p in words.files if user_dir is not None and p.is_relative_to(user_dir)]
+    out = [f"reply word lists: {len(words.languages)} languages from {len(shipped)} shipped file(s): OK"]
+    for path in mine:
+        out.append(f"{path}: OK (yours, adds to and removes from the shipped lists)")
+    out += [f"  {line}" for line in describe_changes(words)]
+    if user_dir is not None and (user_dir / "optout.yaml").is_file():
+        out.append(
+            f"{user_dir / 'optout.yaml'}: no longer read; put your words in {user_dir / REPLIES_DIR}/<language>.yaml "
+            "under add: (see the README.md of the shipped replies folder)"
+        )
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(shipped: str, user: str | None, stamp: tuple[int, ...]) -> ReplyWords:
     return load_reply_words(Path(shipped), Path(user) if user else None)

@@ -1,0 +1,167 @@
+"""What a person asks for, read per sentence: the mechanisms that let new wordings through and keep leads."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from proxy.classify.classifier import classify
+from proxy.classify.htmltext import html_to_text
+from proxy.classify.quotes import strip_quoted
+from proxy.classify.reply_rules import ReplyRules
+from proxy.classify.words import tokens, within_one_edit
+from proxy.rules.replies import load_reply_words
+from proxy.rules.ruleset import SHIPPED_RULES
+
+FOOTER = ['Reply "No thanks" or STOP and you will be removed']
+
+
+@functools.lru_cache(maxsize=1)
+def rules() -> ReplyRules:
+    return ReplyRules.compile(load_reply_words(SHIPPED_RULES / "replies"))
+
+
+def verdict(body: str, ctype: str = "text/plain", subject: str = "Re: Offer", headers: str = ""):
+    raw = (
+        f"From: Anna <anna@acme.example>\r\nTo: jane@seller.example\r\nSubject: {subject}\r\n{headers}"
+        f"Content-Type: {ctype}; charset=utf-8\r\n\r\n{body}"
+    ).encode()
+    return classify(raw, rules(), FOOTER)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # inflection, politeness and word order: none of these sentences is in a rule file
+        ("Bitte tragen Sie uns aus Ihrer Kontaktliste aus.", "opt-out"),
+        ("Könnten Sie meinen Kollegen bitte aus dem Verteiler entfernen?", "opt-out"),
+        ("Nous vous prions de ne plus nous solliciter.", "opt-out"),
+        ("Nous ne sommes pas intéressés par votre offre.", "opt-out"),
+        ("Vi preghiamo di non contattarci ulteriormente.", "opt-out"),
+        ("Por favor, sáquennos de su base de datos.", "opt-out"),
+        ("Prosimy o usunięcie naszego adresu z listy mailingowej.", "opt-out"),
+        ("Kérjük, ne küldjenek több ajánlatot.", "opt-out"),
+        # third person: an assistant or a colleague
+        ("Please remove him from your mailing list, he asked me to tell you.", "opt-out"),
+        ("Merci de retirer son adresse de votre liste.", "opt-out"),
+        # missing accents, typos, lower case
+        ("merci de ne plus m'ecrire", "opt-out"),
+        ("pls unsubscibe me", "opt-out"),
+        ("bitte loeschen sie meine daten", "erasure"),
+        # apostrophes are kept: elided French and Italian articles
+        ("Je vous demande d'effacer mes données, conformément à l'article 17.", "erasure"),
+        ("Ai sensi dell'art. 17 GDPR chiedo la cancellazione dei miei dati.", "erasure"),
+        # objection and complaints to the authority are opt-outs
+        ("I object to the processing of my data for marketing (Art. 21 GDPR).", "opt-out"),
+        ("If this happens again I will report you to the ICO.", "opt-out"),
+        ("Noch eine solche Mail und ich melde das der Datenschutzbehörde.", "opt-out"),
+        # a long polite reply with a request in the middle is still a request
+        (
+            "Dear Jane,\n\nthank you for reaching out and for the detailed overview. We reviewed it with the "
+            "finance team last week. As we have just renewed our contract with another provider, we would "
+            "appreciate it if you could take us off your mailing list.\n\nKind regards,\nAnna",
+            "opt-out",
+        ),
+    ],
+)
+def test_requests_in_peoples_own_words(body: str, kind: str) -> None:
+    v = verdict(body)
+    assert v.verdict == kind, v.as_json()
+    assert v.evidence and v.reason and v.language
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please don't remove me, I read every one of your mails.",
+        "Bitte nicht abmelden, ich lese das gern.",
+        "Ne me désinscrivez surtout pas, c'est très utile.",
+        "Don't hesitate to contact me next week.",
+        "We stopped working with our old provider, so the timing is good.",
+        "Ich habe Ihre letzte Mail versehentlich gelöscht, können Sie sie noch einmal schicken?",
+        "Your mail landed in my spam folder, but I'd like to hear more.",
+        "Stop by our booth at the fair!",
+        "Not now, but write to me again in the spring.",
+        "Pas pour le moment, recontactez-moi l'année prochaine.",
+        "I'm not the right person, please contact jan.kowalski@acme.example instead.",
+    ],
+)
+def test_leads_and_statements_are_not_requests(body: str) -> None:
+    assert verdict(body).verdict == "none", verdict(body).as_json()
+
+
+def test_a_request_next_to_a_meeting_question_goes_to_review() -> None:
+    v = verdict("Please remove me from your list. Actually, wait - could we talk on Tuesday about the price?")
+    assert v.verdict == "uncertain"
+    assert "remove" in v.reason and "Tuesday" in v.reason
+
+
+def test_evidence_is_the_deciding_sentence_with_language_and_reason() -> None:
+    v = verdict("Guten Tag,\n\nwir sind gut versorgt. Bitte nehmen Sie mich aus Ihrem Verteiler.\n\nGrüße\nM.")
+    assert (v.verdict, v.language, v.where) == ("opt-out", "de", "body line 3")
+    assert v.evidence == "Bitte nehmen Sie mich aus Ihrem Verteiler."
+    assert v.reason == "asks to be removed from the list"
+    assert "wir sind gut versorgt" in v.text and "Grüße" in v.text
+
+
+def test_signature_and_disclaimer_are_not_read() -> None:
+    body = (
+        "Thanks, we will look at it.\n\nBest regards\nAnna\nUnsubscribe Ltd, 1 Stop Street\n\n"
+        "This email and any attachments are confidential. If you are not the intended recipient, please "
+        "delete it and remove all copies from your system.\n"
+    )
+    assert verdict(body).verdict == "none"
+
+
+def test_absence_notice_without_headers_is_read_from_the_body() -> None:
+    v = verdict("Ich bin bis 30.11. nicht im Büro und lese meine E-Mails nicht. In dringenden Fällen: 040 123.")
+    assert (v.verdict, v.where, v.language) == ("auto-reply", "body", "de")
+    ticket = verdict("Thank you for contacting us. Your ticket number is 4711. Please do not reply to this message.")
+    assert ticket.verdict == "auto-reply"
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "W dniu śr., 12 lis 2026 o 10:42 Jane Seller <jane@seller.example> napisał(a):",
+        "Dne st 12. 11. 2026 v 10:42 odesílatel Jane Seller <jane@seller.example> napsal:",
+        "Jane Seller <jane@seller.example> ezt írta (időpont: 2026. nov. 12., Sze 10:42):",
+        "Jane Seller (jane@seller.example) kirjoitti 12.11.2026 klo 10.42:",
+        "În mie., 12 nov. 2026 la 10:42, Jane Seller <jane@seller.example> a scris:",
+        "في الأربعاء، 12 نوفمبر 2026 في 10:42 ص، كتب Jane Seller <jane@seller.example>:",
+        "12.11.2026 10:42, Jane Seller пишет:",
+    ],
+)
+def test_attribution_lines_are_found_by_shape_in_any_language(attribution: str) -> None:
+    text = f"Great, let's talk.\n\n{attribution}\n> Reply No thanks or STOP and you will be removed.\n"
+    assert strip_quoted(text, rules().quoting, FOOTER) == "Great, let's talk."
+
+
+def test_a_quoted_header_block_is_found_by_shape_whatever_its_labels() -> None:
+    text = (
+        "Sounds good.\n\nKimden: Jane Seller <jane@seller.example>\nGönderildi: 12 Kasım 2026 Çarşamba 10:42\n"
+        "Kime: anna@acme.example\nKonu: Offer\n\nReply No thanks or STOP\n"
+    )
+    assert strip_quoted(text, rules().quoting) == "Sounds good."
+
+
+def test_word_html_quote_starts_at_the_top_bordered_div() -> None:
+    html = (
+        "<html><body><div class=WordSection1><p>Sounds good, call me.</p>"
+        "<div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'>"
+        "<p><b>From:</b> Jane</p><p>Reply No thanks or STOP</p></div></div></body></html>"
+    )
+    assert html_to_text(html) == "Sounds good, call me."
+
+
+def test_words_keep_elisions_and_split_clitics() -> None:
+    assert tokens("D’arrêter, retirez-moi; dell'art. 17, don't") == [
+        "d'", "arreter", "retirez", "moi", "dell'", "art", "17", "dont"
+    ]  # fmt: skip
+
+
+def test_one_typo_is_forgiven() -> None:
+    assert within_one_edit("unsubscibe", "unsubscribe") and within_one_edit("afmleden", "afmelden")
+    assert not within_one_edit("remote", "remove", substitute=False)
+    assert not within_one_edit("contract", "contact ")
