@@ -195,7 +195,7 @@ def test_rules_explain_says_why(tmp_path, relay_to, capsys):
     assert "footer: first_contact, language en (from configured default)" in out
 
 
-def test_one_click_unsubscribe_only_with_a_configured_url(upstream, relay_to):
+def test_own_unsubscribe_page_is_a_plain_link_not_one_click(upstream, relay_to):
     from tests.harness import upstream_settings
 
     settings = upstream_settings(upstream.port)
@@ -207,7 +207,8 @@ def test_one_click_unsubscribe_only_with_a_configured_url(upstream, relay_to):
         b"List-Unsubscribe: <mailto:optout@nordlicht.example?subject=unsubscribe>, "
         b"<https://nordlicht.example/unsubscribe?c=42>\r\n" in data
     )
-    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in data
+    # one address for everybody cannot say who unsubscribes: never announced as one-click
+    assert b"List-Unsubscribe-Post" not in data
 
 
 def test_existing_list_unsubscribe_is_not_doubled(upstream, relay_to):

@@ -179,8 +179,12 @@ class SenderConfig:
     opt_out_address: str = ""
     unsubscribe_url: str | None = None
     default_language: str = "en"
-    default_source: str = "public professional sources (company website or professional network)"
-    default_reason: str = "your role at your company, which our offer concerns"
+    # Used only with missing_source / missing_reason: default (rules/footers.yaml): a key of
+    # rules/sources.yaml such as company_website, shown in the recipient's language.
+    default_source: str = ""
+    default_reason: str = ""
+    # Colleagues: no footer and no contact record.  The sender's own domain always counts.
+    internal_domains: tuple[str, ...] = ()
 
     def check(self) -> list[tuple[str, str]]:
         problems = []
@@ -196,6 +200,24 @@ class SenderConfig:
             problems.append(("opt_out_address", f"not an e-mail address: {self.opt_out_address!r}"))
         if not re.fullmatch(r"[a-z]{2}", self.default_language):
             problems.append(("default_language", f"a two-letter code such as 'de', got {self.default_language!r}"))
+        return problems
+
+
+@dataclass(frozen=True)
+class UnsubscribeConfig:
+    """The one-click unsubscribe endpoint (RFC 8058) that List-Unsubscribe links point at."""
+
+    public_url: str | None = None  # https address where recipients reach it (through a reverse proxy)
+    host: str = "127.0.0.1"
+    port: int = 8025
+    in_service: bool = False  # run it inside `gdpr-proxy serve` (else: gdpr-proxy unsubscribe-server)
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if self.public_url is not None and not is_web_url(self.public_url, https_only=True):
+            problems.append(("public_url", f"must be an https:// address, got {self.public_url!r}"))
+        if not 0 <= self.port <= 65535:
+            problems.append(("port", f"must be between 1 and 65535, got {self.port}"))
         return problems
 
 
@@ -248,6 +270,7 @@ class Config:
     imap: ImapSettings | None = None
     watcher: WatcherConfig = field(default_factory=WatcherConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    unsubscribe: UnsubscribeConfig = field(default_factory=UnsubscribeConfig)
     data_dir: str | None = None
     store: str | None = None
     capture_dir: str | None = None

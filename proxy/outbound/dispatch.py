@@ -92,10 +92,15 @@ async def dispatch(
 
 
 async def record_delivered(ctx: MessageContext, delivered: list[str]) -> None:
-    """First and last contact, Message-ID -> recipients; after upstream accepted, never before."""
-    normalised = [p.normalised for p in ctx.recipients if p.address in set(delivered)]
+    """First and last contact, Message-ID -> recipients; after upstream accepted, never before.
+
+    Colleagues are not contacts.  First contact only where the copy carried the full notice.
+    """
+    sent = set(delivered)
+    plans = [p for p in ctx.recipients if p.address in sent and p.audience != "colleague"]
+    notified = [p.normalised for p in plans if p.notice_delivered and not ctx.unmodifiable]
     try:
-        await ctx.store.record_delivery(ctx.message_id, normalised)
+        await ctx.store.record_delivery(ctx.message_id, [p.normalised for p in plans], notified)
     except StoreError as exc:
         # The mail is out; losing this record only means the next message repeats the full footer.
         log.error("%s delivered but not recorded in the store: %s", ctx.label, exc)

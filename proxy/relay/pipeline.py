@@ -42,9 +42,12 @@ class RecipientPlan:
     region: str = ""
     language: str = "en"
     first_contact: bool = True
-    footer_kind: Literal["first_contact", "follow_up"] | None = None  # None: no footer
+    footer_kind: Literal["first_contact", "follow_up", "consent"] | None = None  # None: no footer
     footer_values: dict[str, str] = field(default_factory=dict)
     strip_trackers: bool = False
+    # prospect, consent (marketing consent given), customer, inbound (wrote first), colleague (own domain)
+    audience: str = "prospect"
+    notice_delivered: bool = False  # this person's copy carries the full first-contact notice
 
     def treatment(self) -> tuple[Any, ...]:
         """Recipients with equal treatment share one version of the message."""

@@ -112,3 +112,13 @@ def all_refused(reasons: list[str]) -> str:
     texts = [r.split(" ", 2)[2] if r[:3].isdigit() else r for r in reasons]
     text = "Not sent to anyone: " + " | ".join(t.removesuffix("; not sent").removesuffix(". Not sent") for t in texts)
     return ascii_text("550 5.7.1 " + text)[:500]
+
+
+def provenance_missing(what: str, addresses: list[str]) -> str:
+    """Policy missing_source / missing_reason: refuse (rules/footers.yaml)."""
+    field = "source" if what == "source" else "reason (or role)"
+    shown = ", ".join(f"<{a}>" for a in addresses[:3]) + (" ..." if len(addresses) > 3 else "")
+    return ascii_text(
+        f"550 5.7.0 {shown}: no {field} recorded for this first contact, and the disclosure footer must "
+        f"say it (policy missing_{what}: refuse). Not sent: import the contact with a {what}, then send again"
+    )

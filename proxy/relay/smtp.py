@@ -107,7 +107,7 @@ class RelayHandler:
         return refused
 
     async def record_spooled(self, message_id: str | None, recipients: list[str]) -> None:
-        """A spooled copy went out: first and last contact, as for mail relayed at once."""
+        """A spooled copy went out: last contact, and first contact where its full notice was noted."""
         addresses = []
         for address in recipients:
             try:
@@ -115,7 +115,7 @@ class RelayHandler:
             except AddressError:
                 continue
         try:
-            await self.store.record_delivery(message_id, addresses)
+            await self.store.record_queued_delivery(message_id, addresses)  # first contact: if it carried the notice
         except StoreError as exc:
             log.error("<%s> delivered from the queue but not recorded in the store: %s", message_id, exc)
 

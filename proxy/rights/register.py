@@ -14,6 +14,45 @@ if TYPE_CHECKING:
     from proxy.rights.subject_rights import RetentionConfig
 
 
+def security_measures(config: Config) -> list[str]:
+    """What protects the data under this configuration: only what is true of it."""
+    measures = []
+    if config.listen.allow_remote:
+        measures.append(f"the relay listens on {config.listen.host} for other machines; every client must log in")
+    else:
+        measures.append("the relay listens on this machine only")
+    if config.uses_postgresql:
+        measures.append(
+            f"the store is a PostgreSQL database the team shares ({config.store_display}): who can read it, "
+            "its encryption in transit, its backups and the server's own log of changes (WAL) are the "
+            "database administrator's measures, to be described here; erasure rewrites the tables it touches"
+        )
+    else:
+        measures.append(
+            f"the store is a file only its owner can read ({config.store_display}); deleted data is overwritten "
+            "(secure_delete) and erasure rewrites the file so no copy remains"
+        )
+    upstream = config.upstream
+    if upstream is None:
+        measures.append("capture mode: nothing is sent; messages are kept in a local folder only its owner can read")
+    elif upstream.security == "none":
+        measures.append(
+            f"the connection to {upstream.host} is NOT encrypted (upstream.security: none): acceptable only for a "
+            "server on this machine or a network you control"
+        )
+    else:
+        how = "TLS from the start" if upstream.security == "tls" else "STARTTLS"
+        trust = f"against the CA file {upstream.ca_file}" if upstream.ca_file else "against the system's trusted CAs"
+        measures.append(f"the connection to {upstream.host} is encrypted ({how}); its certificate is verified {trust}")
+    measures.append("passwords are never stored in the config: environment variables, files or systemd credentials")
+    if config.unsubscribe.public_url:
+        measures.append(
+            f"one-click unsubscribe links ({config.unsubscribe.public_url}) carry the address and a signature made "
+            "with a key kept in the store; a forged link is refused, and opening a link never unsubscribes"
+        )
+    return measures
+
+
 def register_markdown(config: Config, retention: RetentionConfig) -> str:
     sender = config.sender
     controller = sender.company or "(sender.company not configured)"
@@ -42,7 +81,9 @@ def register_markdown(config: Config, retention: RetentionConfig) -> str:
                 (
                     "Data categories",
                     "e-mail address; name, company, role, language, country; source of the "
-                    "address; reason for contact; tracking and marketing consent with date and how; dates of "
+                    "address and its particulars (e.g. the fair or the list provider); reason for contact; "
+                    "whether the person is a prospect, a customer or wrote first; "
+                    "tracking and marketing consent with date and how; dates of "
                     "first and last contact and last reply; delivery (bounce) state; Message-IDs of sent mail. "
                     "Message bodies are not stored",
                 ),
@@ -108,14 +149,8 @@ def register_markdown(config: Config, retention: RetentionConfig) -> str:
         out += [f"## {title}", ""]
         out += [f"- **{key}**: {value}" for key, value in rows]
         out.append("")
+    out += ["## Security measures (this tool, as configured)", "", *(f"- {m}" for m in security_measures(config)), ""]
     out += [
-        "## Security measures (this tool)",
-        "",
-        "- the relay listens on this machine only unless remote access with authentication is configured",
-        "- the store is a file only its owner can read; deleted data is overwritten (secure_delete) and "
-        "erasure rewrites the file so no copy remains",
-        "- upstream connections verify the server's certificate; passwords are never stored in the config",
-        "",
         "To complete: transfers outside the EU (depends on the mail provider), the provider's own measures, "
         "and other systems that hold the same contacts (CRM, mailbox).",
         "",

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from proxy.addresses import DEFAULT_POLICY, AddressPolicy, normalise
+from proxy.addresses import DEFAULT_POLICY, AddressPolicy, domain_of, normalise
 from proxy.config.settings import RetentionConfig
 from proxy.rules.answers import AnswerRules, render_answer
+from proxy.rules.footers import recipient_language
+from proxy.rules.ruleset import RuleSet, load_rules
+from proxy.rules.sources import provenance
 from proxy.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -36,9 +39,18 @@ def _utc_now() -> dt.datetime:
 
 
 async def export_personal_data(
-    store: Store, config: Config, answers: AnswerRules, address: str, language: str | None = None
+    store: Store,
+    config: Config,
+    answers: AnswerRules,
+    address: str,
+    language: str | None = None,
+    rules: RuleSet | None = None,
 ) -> dict[str, Any]:
-    """Everything held about ``address`` (normalised), plus a ready-to-send answer."""
+    """Everything held about ``address`` (normalised), plus a ready-to-send answer.
+
+    The answer's language is the footer's (contact, then country domain, then the default),
+    and it names the source and the reason in the words the footer used.
+    """
     held: dict[str, Any] = {"address": address, "generated_at": _utc_now().isoformat(timespec="seconds")}
     held.update(await store.personal_data(address))
     contact = held["contact"] or {}
@@ -49,17 +61,23 @@ async def export_personal_data(
             entry["value"] = "(keyed hash of the address, kept after erasure)"
     sender = config.sender
     retention = retention_of(config)
+    rules = rules or load_rules(config.user_rules_path)
+    wanted = language or recipient_language(rules.regions, contact, domain_of(address), sender.default_language)
+    code, _ = answers.pick(wanted, sender.default_language)
+    source, reason = provenance(
+        rules.vocabulary, rules.footers, contact, code, sender.default_source, sender.default_reason
+    )
     answer = render_answer(
         answers,
-        language or contact.get("language") or sender.default_language,
+        code,
         held,
         {
-            "source": contact.get("source") or sender.default_source,
-            "reason": contact.get("reason") or sender.default_reason,
-            "sender_name": sender.name or "(sender.name)",
-            "company": sender.company or "(sender.company)",
-            "opt_out_address": sender.opt_out_address or "(sender.opt_out_address)",
-            "privacy_policy_url": sender.privacy_policy_url or "(sender.privacy_policy_url)",
+            "source": source.text,
+            "reason": reason.text,
+            "sender_name": sender.name.strip() or "(sender.name)",
+            "company": sender.company.strip() or "(sender.company)",
+            "opt_out_address": sender.opt_out_address.strip() or "(sender.opt_out_address)",
+            "privacy_policy_url": sender.privacy_policy_url.strip() or "(sender.privacy_policy_url)",
             "contact_days": str(retention.contacts_without_reply_days),
             "message_days": str(retention.relayed_messages_days),
         },

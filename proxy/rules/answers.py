@@ -61,6 +61,28 @@ class Values:
     erased: str
 
 
+PAGE_PLACEHOLDERS = ("company", "address")
+
+
+@dataclass(frozen=True)
+class UnsubscribePage:
+    """The one-click unsubscribe page (a GET only asks; the button's POST unsubscribes)."""
+
+    title: str
+    question: str
+    button: str
+    done: str
+    invalid: str
+
+    def check(self) -> Iterable[tuple[str, str]]:
+        for key in ("title", "question", "button", "done", "invalid"):
+            text = getattr(self, key)
+            if not text.strip():
+                yield key, "must not be empty"
+            for problem in template_problems(text, PAGE_PLACEHOLDERS):
+                yield key, problem
+
+
 @dataclass(frozen=True)
 class LanguageAnswers:
     name: str
@@ -73,6 +95,7 @@ class LanguageAnswers:
     # The optional note to someone who opted out (watcher.confirm_opt_out); empty: English is used.
     removed_subject: str = ""
     removed: str = ""
+    unsubscribe: UnsubscribePage | None = None  # empty: the English page is shown
 
     def check(self) -> Iterable[tuple[str, str]]:
         for key in ("subject", "held", "nothing_held"):
@@ -91,6 +114,14 @@ class AnswerRules:
 
     def check(self) -> Iterable[tuple[str, str]]:
         yield from language_problems(self.languages)
+
+    def page(self, language: str) -> tuple[str, UnsubscribePage | None]:
+        """The unsubscribe page in ``language``, else in English (None when no language has one)."""
+        for code in (language.lower(), FALLBACK_LANGUAGE):
+            texts = self.languages.get(code)
+            if texts is not None and texts.unsubscribe is not None:
+                return code, texts.unsubscribe
+        return FALLBACK_LANGUAGE, None
 
     def pick(self, *candidates: str | None) -> tuple[str, LanguageAnswers]:
         """The first candidate language that has texts, else English."""
@@ -130,10 +161,12 @@ def data_lines(texts: LanguageAnswers, held: Mapping[str, Any]) -> list[str]:
     for key in ("tracking_consent", "marketing_consent"):
         if contact.get(key):
             values[key] = words.get(contact[key], contact[key])
+    # the kind of consent in the person's language, as the consent lines above name it
+    kinds = {"tracking": texts.labels.tracking_consent, "marketing": texts.labels.marketing_consent}
     history = held.get("consent_history") or []
     if history:
         values["consent_history"] = "; ".join(
-            f"{e['at'][:10]} {e['kind']}: {words.get(e['value'], e['value'])}"
+            f"{e['at'][:10]} {kinds.get(e['kind'], e['kind'])}: {words.get(e['value'], e['value'])}"
             + (f" ({e['how']})" if e.get("how") else "")
             for e in history
         )

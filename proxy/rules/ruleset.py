@@ -29,6 +29,7 @@ from proxy.rules.footers import FooterRules, RenderedFooter
 from proxy.rules.policies import FreemailRules, PolicyRules
 from proxy.rules.regions import RegionRules
 from proxy.rules.replies import REPLIES_DIR, ReplyWords, cached_reply_words, reply_files
+from proxy.rules.sources import SourceRules
 from proxy.schema import SchemaError, SourceError, load_file
 
 log = logging.getLogger("gdpr_proxy.rules")
@@ -44,6 +45,7 @@ RULE_FILES: dict[str, tuple[str, type[Any]]] = {
     "trackers.yaml": ("trackers", TrackerRules),
     "answers.yaml": ("answers", AnswerRules),
     "bounces.yaml": ("bounces", BounceFile),
+    "sources.yaml": ("vocabulary", SourceRules),
 }
 
 
@@ -57,6 +59,7 @@ class RuleSet:
     replies: ReplyWords | None = None  # the reply word lists (replies/<lang>.yaml), after the user's changes
     answers: AnswerRules = field(default_factory=lambda: AnswerRules(languages={}))
     bounces: BounceFile = field(default_factory=BounceFile)
+    vocabulary: SourceRules = field(default_factory=SourceRules)  # footer words for sources and reasons
     sources: dict[str, str] = field(default_factory=dict)  # attribute -> file it came from
 
     @cached_property
@@ -135,6 +138,13 @@ def load_rules(user_dir: Path | None = None, shipped: Path = SHIPPED_RULES) -> R
         sources["replies"] = str(user_dir / REPLIES_DIR if user_dir else shipped / REPLIES_DIR)
     except SchemaError as exc:
         errors.extend(exc.errors)
+    if errors:
+        raise RulesError(errors)
+    if "vocabulary" in values and "footers" in values:  # a footer language without the words would mix languages
+        errors.extend(
+            SourceError(sources["vocabulary"], None, key, message)
+            for key, message in values["vocabulary"].missing_languages(values["footers"].languages)
+        )
     if errors:
         raise RulesError(errors)
     return RuleSet(**values, sources=sources)

@@ -25,7 +25,9 @@ IMPORTED_FIELDS = (
     "language",
     "country",
     "source",
+    "source_detail",
     "reason",
+    "status",
     "tracking_consent",
     "marketing_consent",
 )
@@ -33,10 +35,12 @@ CONSENT_FIELDS: dict[str, ConsentKind] = {"tracking_consent": "tracking", "marke
 
 # Tables whose rows belong to one address; erasure deletes them whole.
 ADDRESS_TABLES = ("contacts", "consent_events", "sent_messages", "verdicts")
+# Notes on copies (carried the full notice, went to a colleague): records of sent mail, counted with sent_messages.
+NOTICE_TABLE = "copy_notes"
 ERASED_MARK = "[erased]"
 _CHUNK = 500  # stays far below SQLite's limit on bound parameters
 # Tables that held an erased address's rows: compacted after an erasure.
-COMPACTED_TABLES = (*ADDRESS_TABLES, "suppressions")
+COMPACTED_TABLES = (*ADDRESS_TABLES, NOTICE_TABLE, "suppressions")
 
 
 def _mention_pattern(address: str) -> re.Pattern[str]:
@@ -165,6 +169,7 @@ class ContactsMixin(SuppressionsMixin):
                 await self.count_event("suppressed.erasure")
             for table in ADDRESS_TABLES:
                 removed[table] = await self._write(f"DELETE FROM {table} WHERE address = ?", (address,))
+            removed["sent_messages"] += await self._write(f"DELETE FROM {NOTICE_TABLE} WHERE address = ?", (address,))
             removed["suppressions"] = await self._write(
                 "DELETE FROM suppressions WHERE kind = 'address' AND value = ?", (address,)
             )
@@ -263,6 +268,12 @@ class ContactsMixin(SuppressionsMixin):
                 counts[table] = int(row[0]) if row else 0
                 if not dry_run and counts[table]:
                     await self._write(f"DELETE {where}", params)
+            # Notes for copies that never went out (given up, refused on the way): records of sent mail.
+            notes = f"FROM {NOTICE_TABLE} WHERE created_at < ?"
+            row = await self._one(f"SELECT COUNT(*) {notes}", (messages_before,))
+            counts["sent_messages"] += int(row[0]) if row else 0
+            if not dry_run:
+                await self._write(f"DELETE {notes}", (messages_before,))
         return counts
 
     async def checkpoint_quietly(self) -> bool:

@@ -100,15 +100,17 @@ MIGRATIONS: list[str] = [
     """,
     # 3: what the footer says about a contact: the particulars of the source (a fair's or a list
     # provider's name), and whether they are a prospect at all (customers and people who wrote
-    # first get no cold-mail disclosure); copies that carried the full notice (Art. 14), noted
-    # before they are sent so a copy delivered later from the queue still counts as first contact.
+    # first get no cold-mail disclosure); per copy, noted before it is sent so that a copy the
+    # queue delivers later is recorded alike: it carried the full notice (Art. 14), or it went
+    # to a colleague (never a contact).
     """
     ALTER TABLE contacts ADD COLUMN source_detail TEXT;
     ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'prospect'
         CHECK (status IN ('prospect', 'customer', 'inbound'));
-    CREATE TABLE full_notices (
+    CREATE TABLE copy_notes (
         message_id TEXT NOT NULL,
         address TEXT NOT NULL,
+        note TEXT NOT NULL CHECK (note IN ('full_notice', 'colleague')),
         created_at TEXT NOT NULL,
         PRIMARY KEY (message_id, address)
     );

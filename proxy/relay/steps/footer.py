@@ -1,4 +1,4 @@
-"""Add the disclosure footer, in the recipient's language, first-contact or follow-up."""
+"""Add the disclosure footer, in the recipient's language: first-contact, follow-up or consent-based."""
 
 from __future__ import annotations
 
@@ -6,24 +6,29 @@ from proxy.config.settings import SenderConfig
 from proxy.mime import insert_footer
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Version
 from proxy.relay.steps.modify import rewrite_versions
-from proxy.rules.footers import render_footer
+from proxy.rules.footers import FooterRules, render_footer
+from proxy.rules.sources import SourceRules, provenance
+
+_SENDER_FIELDS = ("name", "company", "privacy_policy_url", "opt_out_address")
 
 
-def footer_values(plan: RecipientPlan, sender: SenderConfig) -> dict[str, str]:
-    """Template values: the contact's record first, then the configured defaults.
+def sender_values(sender: SenderConfig) -> dict[str, str]:
+    """The sender's part of the footer.  An unset or blank field shows as its config key, so a
+    captured message tells the user what to fill in rather than printing an empty sentence."""
+    values = {}
+    for key in _SENDER_FIELDS:
+        placeholder = "sender_name" if key == "name" else key
+        values[placeholder] = getattr(sender, key).strip() or f"[sender.{key}]"
+    return values
 
-    An unset sender field shows as its config key, so a captured message tells the user what
-    to fill in rather than printing an empty sentence.
-    """
-    contact = plan.contact or {}
-    return {
-        "sender_name": sender.name or "[sender.name]",
-        "company": sender.company or "[sender.company]",
-        "privacy_policy_url": sender.privacy_policy_url or "[sender.privacy_policy_url]",
-        "opt_out_address": sender.opt_out_address or "[sender.opt_out_address]",
-        "source": contact.get("source") or sender.default_source,
-        "reason": contact.get("reason") or sender.default_reason,
-    }
+
+def footer_values(
+    plan: RecipientPlan, sender: SenderConfig, footers: FooterRules, vocabulary: SourceRules
+) -> dict[str, str]:
+    source, reason = provenance(
+        vocabulary, footers, plan.contact, plan.language, sender.default_source, sender.default_reason
+    )
+    return {**sender_values(sender), "source": source.text, "reason": reason.text}
 
 
 def _add_footer(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]]:
@@ -41,8 +46,23 @@ def _add_footer(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]
     outcome = insert_footer(version.raw, footer.text, footer.html)
     if outcome.skipped_reason:
         return version.raw, [f"footer not added: {outcome.skipped_reason}"]
+    if kind == "first_contact":
+        for recipient in version.recipients:
+            recipient.notice_delivered = True
     return outcome.raw, [f"footer added: {footer.language} {kind} in {outcome.parts_changed} body part(s)"]
 
 
 async def add_footer(ctx: MessageContext) -> None:
     await rewrite_versions(ctx, _add_footer)
+
+
+async def note_copies(ctx: MessageContext) -> None:
+    """Before sending: which copies carry the full notice and which go to colleagues, so that a
+    copy the queue delivers later is recorded as one sent at once (first contact only with the notice)."""
+    if not ctx.message_id:
+        return
+    notes = [(p.normalised, "colleague") for p in ctx.recipients if p.audience == "colleague"]
+    if not ctx.unmodifiable:
+        notes += [(p.normalised, "full_notice") for p in ctx.recipients if p.notice_delivered]
+    if notes:
+        await ctx.store.note_copies(ctx.message_id, notes)
