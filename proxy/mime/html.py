@@ -25,12 +25,23 @@ _TAG_REST = re.compile(r"""(?:[^>"'<]++|"[^"]*+"|'[^']*+')*+>""")
 _ATTRS = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>][^\s>]*)))?""")
 
 
-def find_tags(text: str, start_pattern: re.Pattern[str]) -> list[tuple[int, int, dict[str, str]]]:
+def find_tags(
+    text: str, start_pattern: re.Pattern[str], lowered: str | None = None
+) -> list[tuple[int, int, dict[str, str]]]:
     """(start, end, attributes) of every start tag found by start_pattern (which matches
-    "<name"); attribute names lower-cased, values with entities decoded."""
+    "<name"); attribute names lower-cased, values with entities decoded.
+
+    ``lowered`` is ``text.lower()`` when the caller has it: a case-insensitive search has no
+    literal to skip ahead by and is many times slower, so the lower-cased copy is searched
+    with a case-sensitive pattern instead, as long as lowering kept every offset.
+    """
     tags: list[tuple[int, int, dict[str, str]]] = []
     pos = 0
-    while m := start_pattern.search(text, pos):
+    if lowered is not None and len(lowered) == len(text):
+        search, haystack = _case_sensitive(start_pattern).search, lowered
+    else:
+        search, haystack = start_pattern.search, text
+    while m := search(haystack, pos):
         pos = m.end()
         rest = _TAG_REST.match(text, pos)
         if rest is not None and text.find("<", pos, rest.end()) < 0:
@@ -47,6 +58,17 @@ def find_tags(text: str, start_pattern: re.Pattern[str]) -> list[tuple[int, int,
             tags.append((tag.start, tag.end, {k: a.value for k, a in tag.attrs.items()}))
             pos = tag.end
     return tags
+
+
+_CASE_SENSITIVE: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
+def _case_sensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The pattern without IGNORECASE, for searching lower-cased text (its literals are lower case)."""
+    found = _CASE_SENSITIVE.get(pattern)
+    if found is None:
+        found = _CASE_SENSITIVE[pattern] = re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,22 +268,20 @@ class _Finder:
                 sizes.append(px)
         return sizes, relative
 
-    def _content_sized(self, attrs: dict[str, str]) -> bool:
-        style = _style(attrs["style"]) if "style" in attrs else {}
-        sizes, relative = self._sizes(attrs, style)
-        return relative or any(s > self.rules.max_pixel_size for s in sizes)
-
-    # -- images ----------------------------------------------------------------------------
-
     def images(self, hidden: list[tuple[int, int, str]]) -> None:
         hidden_starts = [s for s, _, _ in hidden]
-        for start, end, attrs in find_tags(self.text, _IMG):
+        limit = self.rules.max_pixel_size
+        for start, end, attrs in find_tags(self.text, _IMG, self.lowered):
             url = attrs.get("src", "").strip()
             host = _host(url)
-            sized = self._content_sized(attrs)
+            # The declared size decides both the vendor rules that spare content images and
+            # the beacon shapes: read once per image.
+            style = _style(attrs["style"]) if "style" in attrs else {}
+            sizes, relative = self._sizes(attrs, style)
+            sized = relative or any(s > limit for s in sizes)
             reason = self._vendor(url, sized) if host else None
             if reason is None and host and not self._own(host):
-                reason = self._shape(attrs) or self._in_hidden_box(start, hidden, hidden_starts, attrs)
+                reason = self._shape(style, sizes, relative) or self._in_hidden_box(start, hidden, hidden_starts, sized)
             if reason is None:
                 if "srcset" in attrs:
                     self._srcset_trackers(start, end, attrs, sized, remove_element=not url)
@@ -291,9 +289,7 @@ class _Finder:
             closing = _IMG_END.match(self.text, end)
             self._remove(start, closing.end() if closing else end, url, reason)
 
-    def _shape(self, attrs: dict[str, str]) -> str | None:
-        style = _style(attrs["style"]) if "style" in attrs else {}
-        sizes, relative = self._sizes(attrs, style)
+    def _shape(self, style: dict[str, str], sizes: list[float], relative: bool) -> str | None:
         tiny = bool(sizes) and not relative and max(sizes) <= self.rules.max_pixel_size
         # Responsive mail hides full-size images (display:none, shown again by a media query
         # on phones); only hidden images with no real size are beacons.
@@ -305,12 +301,12 @@ class _Finder:
         return f"{round(max(sizes))}px image" if tiny else None
 
     def _in_hidden_box(
-        self, pos: int, hidden: list[tuple[int, int, str]], starts: list[int], attrs: dict[str, str]
+        self, pos: int, hidden: list[tuple[int, int, str]], starts: list[int], sized: bool
     ) -> str | None:
         """An image with no content size inside a box that is never shown."""
         for start, end, why in hidden[: bisect.bisect_right(starts, pos)]:
             if start < pos < end:
-                return None if self._content_sized(attrs) else f"inside {why} box"
+                return None if sized else f"inside {why} box"
         return None
 
     def _srcset_trackers(self, start: int, end: int, attrs: dict[str, str], sized: bool, remove_element: bool) -> None:
@@ -343,7 +339,7 @@ class _Finder:
         self.edits.append((attr.value_start, attr.value_end, ", ".join(kept)))
 
     def sources(self) -> None:
-        for start, end, attrs in find_tags(self.text, _SOURCE):
+        for start, end, attrs in find_tags(self.text, _SOURCE, self.lowered):
             if self._inside_removed(start):
                 continue
             url = attrs.get("src", "").strip()
@@ -356,7 +352,7 @@ class _Finder:
     def _hidden_boxes(self) -> list[tuple[int, int, str]]:
         """(start, end, why) of elements whose inline style hides everything inside them."""
         boxes: list[tuple[int, int, str]] = []
-        for start, end, attrs in find_tags(self.text, _WRAPPER):
+        for start, end, attrs in find_tags(self.text, _WRAPPER, self.lowered):
             if "style" not in attrs:
                 continue
             style = _style(attrs["style"])
@@ -388,7 +384,7 @@ class _Finder:
     # -- attributes and CSS ----------------------------------------------------------------
 
     def background_attributes(self) -> None:
-        for start, _, attrs in find_tags(self.text, _BACKGROUND_HOLDER):
+        for start, _, attrs in find_tags(self.text, _BACKGROUND_HOLDER, self.lowered):
             url = attrs.get("background", "").strip()
             if not url or _host(url) is None or self._inside_removed(start):
                 continue
@@ -402,7 +398,7 @@ class _Finder:
             self.removed.append(Removal(url, vendor))
 
     def vml_images(self) -> None:
-        for start, _, attrs in find_tags(self.text, _VML_IMAGE):
+        for start, _, attrs in find_tags(self.text, _VML_IMAGE, self.lowered):
             url = attrs.get("src", "").strip()
             if not url or _host(url) is None or self._inside_removed(start):
                 continue
@@ -460,7 +456,7 @@ class _Finder:
     # -- links -----------------------------------------------------------------------------
 
     def links(self) -> None:
-        for start, _, attrs in find_tags(self.text, _LINK):
+        for start, _, attrs in find_tags(self.text, _LINK, self.lowered):
             url = attrs.get("href", "").strip()
             target = self._unwrap(url) if url else None
             if target is None:

@@ -134,6 +134,9 @@ class TrackerRules:
 _sre_parser: Any = importlib.import_module("re._parser")
 _MIN_LITERAL = 4
 _EVERY_URL = "https://"
+# Newsletters repeat the same spacer, icon and logo addresses many times, and a user's
+# signature images come back in every message: each address is matched once per rule set.
+_MEMO_SIZE = 4096
 
 
 def required_literal(pattern: str) -> str | None:
@@ -178,6 +181,8 @@ class UrlMatcher:
             else:
                 self.by_prefix.setdefault(literal[:_MIN_LITERAL], []).append((literal, i))
         self.prefixes = frozenset(self.by_prefix)
+        self.always_screen = _any_of([self.rules[i][2] for i in self.always])
+        self._memo: dict[str, tuple[int, ...]] = {}
 
     def match(self, url: str) -> tuple[str, UrlRule] | None:
         found = self.match_compiled(url)
@@ -188,21 +193,39 @@ class UrlMatcher:
 
     def matches(self, url: str) -> Iterator[tuple[str, UrlRule, re.Pattern[str]]]:
         """Every rule matching url, in file order."""
+        found = self._memo.get(url)
+        if found is None:
+            found = self._matching(url)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[url] = found
+        for i in found:
+            yield self.rules[i]
+
+    def _matching(self, url: str) -> tuple[int, ...]:
         if not self.rules:
-            return
+            return ()
         if url.isascii():
             lowered = url.lower()
             grams = {lowered[i : i + _MIN_LITERAL] for i in range(len(lowered) - _MIN_LITERAL + 1)}
-            candidates = list(self.always)
+            candidates = list(self.always) if self.always_screen.search(url) else []
             for prefix in self.prefixes.intersection(grams):
                 candidates += [i for literal, i in self.by_prefix[prefix] if literal in lowered]
             candidates.sort()
         else:  # case folding of non-ASCII text may not map to ASCII literals one to one
             candidates = list(range(len(self.rules)))
-        for i in candidates:
-            vendor, rule, compiled = self.rules[i]
-            if compiled.search(url):
-                yield vendor, rule, compiled
+        return tuple(i for i in candidates if self.rules[i][2].search(url))
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern that matches wherever any of ``patterns`` does: a single search screens out
+    the patterns without a literal, instead of one search each."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+    except re.error:  # e.g. numbered back-references: the screen must never reject a match
+        return re.compile("")
 
 
 @dataclass(frozen=True)
