@@ -6,6 +6,7 @@ carries our message (and its "reply No thanks" footer) must never read as an opt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from proxy.classify import mimeparse
@@ -66,13 +67,21 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
         return Verdict("auto-reply", (), auto.evidence, auto.where, auto.language, refs, sender=sender)
     reply = reply_from_message(msg, footer_fingerprints, rules.quoting)
     found = judge(reply.subject, reply.new_text, rules)
-    if found.outcome == "none" or (not found.explicit and found.where != "subject"):
+    if found.where != "subject":
         # Absence notices and ticket systems without the headers that say so: their words.
-        # Such a notice can say "I do not read my mail", never "remove me".
+        # Such a notice can say "I do not read my mail", never "remove me"; a request in a
+        # sentence about an absence goes to a person, one beside it ("Anna is on leave. Please
+        # take her off the list.") stands.
         phrase = auto_reply_phrase(reply.new_text, rules)
-        if phrase is not None:
+        if phrase is not None and (found.outcome == "none" or not found.explicit):
             auto = AutoReply(phrase[0], "body", phrase[1])
             return Verdict("auto-reply", (), auto.evidence, auto.where, auto.language, refs, sender=sender)
+        if phrase is not None and found.outcome in ("opt-out", "erasure"):
+            # the deciding sentence itself is about an absence ("Estoy de baja hasta el lunes")
+            own = auto_reply_phrase(found.evidence, rules)
+            if own is not None:
+                reason = f"{found.reason}, but the sentence also reads as an absence notice ({own[0]!r})"
+                found = dataclasses.replace(found, outcome="uncertain", reason=reason)
     addresses = (sender,) if sender and found.outcome != "none" else ()
     return Verdict(
         found.outcome,

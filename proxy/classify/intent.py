@@ -207,10 +207,12 @@ class _Concepts:
         free = self.free.get(name, ())
         if self.has("please", "want"):
             return bool(free)
-        past = {self.clause[p] for p in self.pos.get("past", ())}
+        marked = set(self.pos.get("past", ()))
+        past = {self.clause[p] for p in marked}
         lead = self.leading_word
-        # an imperative leads its sentence ("Slett alle opplysninger dere har om meg")
-        return any(self.clause[p] not in past or p == lead for p in free)
+        # an imperative leads its sentence ("Slett alle opplysninger dere har om meg"), unless
+        # the verb itself is in the past ("Poistin vahingossa viestisi")
+        return any(self.clause[p] not in past or (p == lead and p not in marked) for p in free)
 
     def told_neg(self, name: str) -> bool:
         past = {self.clause[p] for p in self.pos.get("past", ())}
@@ -322,9 +324,15 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "doubt", "takes it back"
     if c.has("later"):
         return "later", "asks to be contacted later"
-    if c.free_("positive", "interest"):
+    if c.free_("positive") or (c.free_("interest") and not _thanked(c)):
         return "positive", "shows interest"
     return None
+
+
+def _thanked(c: _Concepts) -> bool:
+    """ "Thank you for your interest": the person thanks us for ours, which is no interest of theirs."""
+    thanks = {c.clause[p] for p in c.pos.get("polite", ())}
+    return all(c.clause[p] in thanks for p in c.free.get("interest", ()))
 
 
 _REQUESTS = ("opt-out", "erasure")
@@ -413,7 +421,7 @@ def _rank(kind: str) -> int:
 
 def _positive_elsewhere(c: _Concepts) -> bool:
     """A sign of interest in a sentence that also asks to stop, unless a "but" turns it round."""
-    pos = c.free.get("positive", []) + c.free.get("interest", [])
+    pos = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
     if not pos:
         return False
     buts = c.pos.get("but", [])
