@@ -16,6 +16,7 @@ from proxy.cli import queue as cli_queue
 from proxy.cli import rights as cli_rights
 from proxy.cli import rules as cli_rules
 from proxy.cli import service as cli_service
+from proxy.cli import unsubscribe as cli_unsubscribe
 from proxy.cli import watch as cli_watch
 from proxy.cli.common import with_store
 from proxy.config.secrets import SecretError
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rules.add_commands(sub)
     cli_service.add_commands(sub)
     cli_rights.add_commands(sub)
+    cli_unsubscribe.add_commands(sub)
     return parser
 
 

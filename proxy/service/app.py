@@ -24,6 +24,7 @@ from proxy.service import sd_notify as notify
 from proxy.service.rulewatch import start_watching
 from proxy.service.state import Service
 from proxy.service.status import announce, service_status, status_line
+from proxy.service.unsubscribe import start_endpoint
 from proxy.store import StoreError, open_store
 from proxy.watcher.actions import make_watcher
 from proxy.watcher.imap.decisions import MailboxDecisions
@@ -65,6 +66,14 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     except BaseException:  # any failure to bind ends start-up at once, without a store left open
         await store.close()
         raise
+    if config.unsubscribe.in_service:  # the one-click endpoint shares this store and these rules
+        try:
+            endpoint = await start_endpoint(config, store, rules)
+        except BaseException:
+            service.server.close()
+            await store.close()
+            raise
+        service.tasks.append(loop.create_task(endpoint.serve_until(service.stopping)))
     runner = RetryRunner(
         spool, upstream, config.queue, config.listen.hostname, handler.record_spooled, handler.recheck, notices
     )
@@ -78,7 +87,8 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     service.tasks.append(loop.create_task(purge_daily(service)))
     service.tasks.append(loop.create_task(flush_counts_often(service)))
     if config.imap is not None:
-        service.watcher, _ = make_watcher(config, store, rules, upstream)
+        service.watcher, processor = make_watcher(config, store, rules, upstream)
+        processor.notices = notices  # sender-side delivery problems reach the user's INBOX too
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
         decisions = MailboxDecisions(config.imap, store, notices, config.data_path / "review-summary.json")
         decisions.every = float(config.imap.poll_seconds)
