@@ -165,3 +165,16 @@ def test_one_typo_is_forgiven() -> None:
     assert within_one_edit("unsubscibe", "unsubscribe") and within_one_edit("afmleden", "afmelden")
     assert not within_one_edit("remote", "remove", substitute=False)
     assert not within_one_edit("contract", "contact ")
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("udalite menya iz rassylki pozhaluysta", "opt-out"),
+        ("iztriyte mi dannite ot bazata si", "erasure"),
+        ("vidpyshit mene bud laska", "opt-out"),
+        ("Privet, davayte vstretimsya v chetverg", "none"),
+    ],
+)
+def test_cyrillic_typed_in_latin_letters(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

@@ -33,7 +33,7 @@ from typing import Literal
 
 from proxy.classify.reply_rules import MAX_TEXT_CHARS, ReplyRules
 from proxy.classify.textnorm import fold, normalize
-from proxy.classify.words import NEGATED, Lexicon, tokens
+from proxy.classify.words import NEGATED, Lexicon, is_cyrillic, skeleton, tokens
 
 Outcome = Literal["opt-out", "erasure", "uncertain", "none"]
 
@@ -123,9 +123,21 @@ class _Tagged:
     entries: dict[tuple[str, int], str]  # (language, position) -> the rule file text that matched
 
 
-def tag(sentence: Sentence, lex: Lexicon) -> _Tagged:
+def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagged:
     words = sentence.words
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
+    if latin is not None and latin.exact and not any(is_cyrillic(w) for w in words):
+        # Russian, Ukrainian or Bulgarian typed in Latin letters: a word none of the lists
+        # knows as it is written is read by its skeleton
+        shapes = [skeleton(w) for w in words]
+        for i, shape in enumerate(shapes):
+            if not per_word[i]:
+                per_word[i] = list(latin.senses(shape))
+        present = frozenset(shapes)
+        for i in range(len(shapes)):
+            for spots, lang, entry in latin.phrase_hits(shapes, i, present):
+                if all(not lex.senses(words[j]) for j in spots):
+                    per_word[i].append((lang, entry.concept))
     entries: dict[tuple[str, int], str] = {}
     blocked: set[int] = set()
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
@@ -361,11 +373,13 @@ class Judgement:
     explicit: bool = False  # a request in so many words, which an absence notice never makes
 
 
-def read_sentences(found: Sequence[Sentence], lex: Lexicon, guess: str | None) -> list[Finding]:
+def read_sentences(
+    found: Sequence[Sentence], lex: Lexicon, guess: str | None, latin: Lexicon | None = None
+) -> list[Finding]:
     findings: list[Finding] = []
     previous: dict[str, _Concepts] = {}
     for sentence in found:
-        tagged = tag(sentence, lex)
+        tagged = tag(sentence, lex, latin)
         english = tagged.at.get("en")
         best: Finding | None = None
         extra: list[Finding] = []
@@ -537,7 +551,7 @@ def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     body = sentences(text)
     words = [w for s in body for w in s.words]
     guess = guess_language(words, rules)
-    findings = read_sentences(body, rules.lexicon, guess)
+    findings = read_sentences(body, rules.lexicon, guess, rules.latin)
     subject_sentences = sentences(_subject_text(subject, rules))
     if subject_sentences:
         for f in read_sentences(subject_sentences[:1], rules.lexicon, guess):

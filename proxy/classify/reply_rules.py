@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from proxy.classify.quotes import QuoteRules
 from proxy.classify.textnorm import fold, normalize
-from proxy.classify.words import Lexicon, tokens
+from proxy.classify.words import Lexicon, romanized, tokens
 from proxy.rules.replies import CONCEPT_KEYS, ReplyWords
 
 # Concepts where one typo is forgiven in words of seven letters or more.
@@ -27,6 +27,7 @@ class ReplyRules:
     lexicon: Lexicon
     signoffs: re.Pattern[str] | None
     notices: Lexicon  # the words of absence notices, ticket systems and company disclaimers
+    latin: Lexicon  # the Cyrillic words as typed in Latin letters (looked up by words.skeleton)
     out_of_office: tuple[tuple[str, re.Pattern[str]], ...]
     reply_prefix: re.Pattern[str] | None
     common_words: dict[str, tuple[str, ...]]
@@ -78,6 +79,9 @@ class ReplyRules:
         return cls(
             lexicon=lexicon,
             signoffs=re.compile("|".join(signoff_res)) if signoff_res else None,
+            latin=Lexicon.build(
+                romanized({code: {k: getattr(lang, k) for k in CONCEPT_KEYS} for code, lang in langs.items()}), ()
+            ),
             notices=Lexicon.build(
                 {
                     code: {"auto_reply": lang.auto_reply, "disclaimers": lang.disclaimers}

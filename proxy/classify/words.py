@@ -372,3 +372,61 @@ def _match_at(pieces: Sequence[str], words: Sequence[str], start: int) -> tuple[
         i += 1
         k += 1
     return tuple(matched)
+
+
+# Cyrillic typed in Latin letters ("udalite menya iz rassylki", "mahnete me ot spisaka"):
+# both sides are reduced to one rough Latin skeleton, so that the many ways people
+# transliterate (sh/š, ya/ja/ia/q, h/kh/x) meet.
+_CYRILLIC = str.maketrans(
+    {
+        "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "є": "e", "ё": "e", "ж": "z",
+        "з": "z", "и": "i", "і": "i", "ї": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
+        "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "c", "ч": "c", "ш": "s",
+        "щ": "s", "ъ": "a", "ь": "", "ы": "i", "э": "e", "ю": "u", "я": "a",
+    }
+)  # fmt: skip
+_LATIN_DIGRAPHS = (("shch", "s"), ("sht", "s"), ("sch", "s"), ("sh", "s"), ("ch", "c"), ("zh", "z"), ("kh", "h"),
+                   ("ts", "c"), ("tz", "c"), ("ya", "a"), ("ia", "a"), ("ja", "a"), ("yu", "u"), ("iu", "u"),
+                   ("ju", "u"), ("yo", "o"), ("ye", "e"), ("je", "e"))  # fmt: skip
+_LATIN_LETTERS = str.maketrans({"y": "i", "j": "i", "w": "v", "x": "h", "q": "a", "g": "h"})
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def is_cyrillic(word: str) -> bool:
+    return any("\u0400" <= ch <= "\u04ff" for ch in word)
+
+
+def skeleton(word: str) -> str:
+    """The rough Latin shape of a Cyrillic or Latin word, for transliterated replies."""
+    star = word.endswith("*")
+    word = word.rstrip("*")
+    if is_cyrillic(word):
+        word = word.translate(_CYRILLIC)
+    else:
+        for a, b in _LATIN_DIGRAPHS:
+            word = word.replace(a, b)
+    word = _REPEATS.sub(r"\1", word.translate(_LATIN_LETTERS))
+    return word + ("*" if star else "")
+
+
+def romanized(languages: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, dict[str, list[str]]]:
+    """The Cyrillic entries of the word lists as skeletons (see ``skeleton``), by language."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for lang, concepts in languages.items():
+        for concept, texts in concepts.items():
+            if concept in (
+                "negation_prefixes",
+                "negation_infixes",
+                "negation_suffixes",
+                "past_endings",
+                "prefix_variants",
+            ):
+                continue
+            for text in texts:
+                entry = parse_entry(concept, text)
+                if entry is None or not any(is_cyrillic(p) for p in entry.pieces):
+                    continue
+                shaped = " ".join(GAP if p == GAP else skeleton(p) for p in entry.pieces)
+                if len(shaped.replace("*", "").replace(" ", "")) >= 2:
+                    out.setdefault(lang, {}).setdefault(concept, []).append(shaped)
+    return out
