@@ -14,8 +14,11 @@ import hmac
 import logging
 import socket
 import time
+import unicodedata
 import warnings
+import weakref
 from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -47,7 +50,12 @@ class Authenticator:
         self._users: dict[str, str] = {}
         for user in users:
             password = read_secret(user.password_env, user.password_file, user.password_credential)
-            self._users[user.username] = password or ""
+            if not password or not password.strip():
+                # An empty secret is no password (start-up refuses it; a service started otherwise
+                # must not let anyone in with nothing).
+                log.error("local user %s has an empty password: that user cannot log in", user.username)
+                continue
+            self._users[user.username] = password
         self._limit = failures_per_minute
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
@@ -62,11 +70,33 @@ class Authenticator:
             login = data.login.decode("utf-8", "replace")
             expected = self._users.get(login)
             given = data.password.decode("utf-8", "replace")
-            if expected is not None and hmac.compare_digest(expected.encode(), given.encode()):
+            if expected is not None and given and hmac.compare_digest(expected.encode(), given.encode()):
                 return AuthResult(success=True, auth_data=login)
         recent.append(time.monotonic())
         log.warning("failed login from %s", peer)
         return AuthResult(success=False, handled=False)
+
+
+NULL_SENDER = "<>"  # as aiosmtpd hands over MAIL FROM:<>
+
+
+def address_problem(address: str, smtputf8: bool) -> str | None:
+    """The 5xx for an address no server can take as written, else None (never a 451 later on)."""
+    hidden = next((c for c in address if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if hidden is not None:
+        return replies.invisible_character(address, hidden)
+    if not address.isascii() and not smtputf8:
+        return replies.UTF8_ADDRESS_NEEDS_SMTPUTF8
+    return None
+
+
+@dataclass
+class Transaction:
+    """What the relay decided in one SMTP transaction, kept beside aiosmtpd's Envelope (one per MAIL FROM)."""
+
+    normalised: dict[str, str] = field(default_factory=dict)  # recipient as given -> normalised
+    refusals: dict[str, RecipientRefusal] = field(default_factory=dict)  # noted at RCPT, applied after DATA
+    refused_at_rcpt: list[str] = field(default_factory=list)  # checks that refused with a 550 at RCPT
 
 
 class RelayHandler:
@@ -91,6 +121,11 @@ class RelayHandler:
         self.in_flight = 0
         self.pending_counts: Counter[str] = Counter()
         self.retry: RetryRunner | None = None  # set by the service; `queue flush` wakes it
+        # aiosmtpd makes a new Envelope for each transaction; ours lives exactly as long as it does
+        self._transactions: weakref.WeakKeyDictionary[Envelope, Transaction] = weakref.WeakKeyDictionary()
+
+    def transaction(self, envelope: Envelope) -> Transaction:
+        return self._transactions.setdefault(envelope, Transaction())
 
     async def recheck(self, recipients: list[str]) -> dict[str, Refusal]:
         """Before each retry: the recipients no longer allowed (opted out, erased, consent gone) since queued."""
@@ -129,11 +164,26 @@ class RelayHandler:
         responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if address != NULL_SENDER:  # <>: read receipts and delivery reports; it relays as such
+            problem = address_problem(address, envelope.smtp_utf8)
+            if problem:
+                return problem
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        transaction = self.transaction(envelope)
         if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
+        problem = address_problem(address, envelope.smtp_utf8)
+        if problem:
+            return problem
         try:
             normalised = normalise(address, self.address_policy)
         except AddressError as exc:
@@ -147,15 +197,15 @@ class RelayHandler:
             self.pending_counts[f"refused_recipient.{refusal.check}"] += 1
             log.info("recipient at %s refused by %s", domain_of(normalised), refusal.check)
             if self.config.smtp.refused_recipients == "refuse_at_rcpt":
-                envelope.__dict__.setdefault("refused", []).append(refusal.check)
+                transaction.refused_at_rcpt.append(refusal.check)
                 return refusal.reply
-            envelope.__dict__.setdefault("refusals", {})[address] = refusal
+            transaction.refusals[address] = refusal
             reply = replies.recipient_noted(address, refusal.check)
         else:
             reply = "250 2.1.5 Recipient OK"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.append(" ".join(rcpt_options))
-        envelope.__dict__.setdefault("normalised", {})[address] = normalised
+        transaction.normalised[address] = normalised
         return reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -170,8 +220,8 @@ class RelayHandler:
         raw = without_bcc(envelope.original_content or b"")
         # The pipeline holds the message from here on; a 25 MB attachment need not be kept twice.
         envelope.original_content = envelope.content = None
-        normalised: dict[str, str] = envelope.__dict__.get("normalised", {})
-        refusals: dict[str, RecipientRefusal] = envelope.__dict__.get("refusals", {})
+        transaction = self.transaction(envelope)
+        normalised, refusals = transaction.normalised, transaction.refusals
         if refusals and all(a in refusals for a in envelope.rcpt_tos):
             log.info("<%s> refused: all %d recipient(s) refused", message_id(raw), len(refusals))
             self.pending_counts["refused"] += 1
@@ -182,7 +232,7 @@ class RelayHandler:
             if a not in refusals
         ]
         ctx = MessageContext(
-            mail_from=envelope.mail_from or "",
+            mail_from="" if envelope.mail_from == NULL_SENDER else envelope.mail_from or "",
             raw=raw,
             recipients=plans,
             rules=self.rules.current,  # the rules this message started with, whatever reloads meanwhile
@@ -216,7 +266,7 @@ class RelayHandler:
             "%s rcpts=%d refused=%d versions=%d steps=%s %s reply=%s %.1fms",
             ctx.label,
             len(plans),
-            len(envelope.__dict__.get("refused", [])) + len(refusals),
+            len(transaction.refused_at_rcpt) + len(refusals),
             len(ctx.versions),
             ",".join(ctx.applied) or "none",
             result,
@@ -259,6 +309,9 @@ class RelayHandler:
         return "421 4.3.0 Internal error in the relay; closing connection"
 
 
+IDLE_BACKSTOP_SECONDS = 10_000_000.0
+
+
 class ConnectionCount:
     """Open client connections of one server, for its max_connections limit."""
 
@@ -268,10 +321,18 @@ class ConnectionCount:
 
 
 class RelaySMTP(SMTP):
-    """aiosmtpd's server with a cap on concurrent connections and a 421 for idle clients."""
+    """aiosmtpd's server with a cap on concurrent connections and a 421 for idle clients.
+
+    Idle means no bytes at all: the watchdog is fed by every ``data_received`` (the protocol's
+    public entry), so a slow but active upload is never cut, and a silent client is told why
+    it is closed (RFC 5321 4.5.3.2) before aiosmtpd's own, later timer would close it silently.
+    """
 
     connections = ConnectionCount(100)  # replaced per server by smtp_factory
+    idle_seconds = 300.0  # replaced per server by smtp_factory
     _counted = False
+    _last_bytes = 0.0
+    _watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counted:  # STARTTLS: the same connection gets a new TLS transport
@@ -284,19 +345,36 @@ class RelaySMTP(SMTP):
         self._counted = True
         self.connections.open += 1
         super().connection_made(transport)
+        self._last_bytes = self.loop.time()
+        self._watch(self.idle_seconds)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_bytes = self.loop.time()
+        super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._counted:
             self._counted = False
             self.connections.open -= 1
             super().connection_lost(error)
 
-    def _timeout_cb(self) -> None:
-        # aiosmtpd just closes the socket; a reply tells the client why (RFC 5321 4.5.3.2).
+    def _watch(self, delay: float) -> None:
+        self._watchdog = self.loop.call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        silent = self.loop.time() - self._last_bytes
+        if silent < self.idle_seconds:
+            self._watch(self.idle_seconds - silent)
+            return
+        self._watchdog = None
         transport = self.transport
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            log.info("client silent for %.0f s: closed", silent)
             transport.write(b"421 4.4.2 Connection idle too long; closing\r\n")
-        super()._timeout_cb()
+            transport.close()
 
 
 def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None) -> Any:
@@ -314,6 +392,7 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
                 warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
             server = _make_server()
         server.connections = connections
+        server.idle_seconds = config.smtp.timeout_seconds
         return server
 
     def _make_server() -> RelaySMTP:
@@ -325,7 +404,9 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
             hostname=hostname,
             ident="gdpr-mail-proxy",
             tls_context=tls_context,
-            timeout=config.smtp.timeout_seconds,
+            # aiosmtpd's timer restarts only between commands, so it would cut a long DATA upload:
+            # RelaySMTP's watchdog (fed by every byte) does the idle check; this one never fires first
+            timeout=IDLE_BACKSTOP_SECONDS,
             auth_required=config.smtp.require_auth,
             # Desktop clients use "no encryption" on loopback; beyond it, TLS is required for AUTH.
             auth_require_tls=tls_context is not None and not is_loopback(config.listen.host),
