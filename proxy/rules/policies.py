@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
 from proxy.addresses import parent_domains
+
+log = logging.getLogger("gdpr_proxy.policies")
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,25 @@ class Policy:
     @property
     def enforced_action(self) -> str:
         return "allow" if self.log_only else self.action
+
+    def decide(self, finding: str) -> str:
+        """The one place a policy's action is applied to ``finding`` (what a check found, for the log).
+
+        Returns the action to carry out: "allow" for allow, warn and log_only (each logged), else the
+        action itself ("reject", "split"...).
+        """
+        if self.action == "allow":
+            return "allow"
+        if self.log_only:
+            log.warning("%s: would be %s (log_only), sent", finding, _PAST.get(self.action, self.action))
+            return "allow"
+        if self.action == "warn":
+            log.warning("%s: sent (policy warn)", finding)
+            return "allow"
+        return self.action
+
+
+_PAST = {"reject": "refused", "split": "split", "warn": "sent with a warning"}
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,10 @@ async def check_consumer_address(
     contact = await store.contact(normalised)
     if contact and contact.get("marketing_consent") == "granted":
         return None
-    if policy.enforced_action == "reject":
-        notice = Refusal(address, "consumer_no_consent", domain=domain)
-        return RecipientRefusal("consumer-address", replies.consumer_without_consent(address, domain), notice)
-    verb = "would be refused (log_only)" if policy.action == "reject" else "sent (policy warn)"
-    log.warning("recipient at consumer domain %s without marketing consent: %s", domain, verb)
-    return None
+    if policy.decide(f"recipient at consumer domain {domain} without marketing consent") != "reject":
+        return None
+    notice = Refusal(address, "consumer_no_consent", domain=domain)
+    return RecipientRefusal("consumer-address", replies.consumer_without_consent(address, domain), notice)
 
 
 def recipient_checks() -> list[RecipientCheck]:

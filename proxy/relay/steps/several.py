@@ -39,14 +39,11 @@ async def check_several_recipients(ctx: MessageContext) -> None:
     external = _external(ctx)
     if len(external) < 2:
         return
-    if policy.log_only:
-        log.warning("%s has %d external recipients: policy %s (log only)", ctx.label, len(external), policy.action)
-    elif policy.action == "reject":
+    action = policy.decide(f"{ctx.label} has {len(external)} external recipients in To/Cc")
+    if action == "reject":
         raise Reject(replies.SEVERAL_RECIPIENTS_REFUSED)
-    elif policy.action == "split":
+    if action == "split":
         ctx.split_each = True
-    else:
-        log.warning("%s has %d external recipients in To/Cc (policy warn)", ctx.label, len(external))
 
 
 def _address_individually(version: Version, ctx: MessageContext) -> tuple[bytes, list[str]]:
