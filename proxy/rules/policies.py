@@ -16,10 +16,6 @@ class Policy:
     action: str = "allow"
     log_only: bool = False  # decide and log, but let the mail through: for trying a policy out
 
-    @property
-    def enforced_action(self) -> str:
-        return "allow" if self.log_only else self.action
-
     def decide(self, finding: str) -> str:
         """The one place a policy's action is applied to ``finding`` (what a check found, for the log).
 
