@@ -126,9 +126,10 @@ class _Tagged:
 def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagged:
     words = sentence.words
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
-    if latin is not None and latin.exact and not any(is_cyrillic(w) for w in words):
-        # Russian, Ukrainian or Bulgarian typed in Latin letters: a word none of the lists
-        # knows as it is written is read by its skeleton
+    unknown = sum(1 for senses in per_word if not senses)
+    if latin is not None and unknown * 2 >= len(words) and not any(is_cyrillic(w) for w in words):
+        # Russian, Ukrainian or Bulgarian typed in Latin letters (a sentence of mostly unknown
+        # words): a word none of the lists knows as it is written is read by its skeleton
         shapes = [skeleton(w) for w in words]
         for i, shape in enumerate(shapes):
             if not per_word[i]:
