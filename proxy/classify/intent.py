@@ -323,6 +323,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and (c.has("self", "them", "please") or _short(sentence, c))
     ):
         return "opt-out", "asks not to be contacted"
+    if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
+        return "erasure", "does not want their data kept"
     if c.neg("want") and c.has("mail", "more", "contact", "receive"):
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and c.has("mail", "contact") and not c.has("past"):
