@@ -105,6 +105,8 @@ def format_status(status: dict[str, Any]) -> str:
         if watcher.get("error"):
             text += f" (last error: {watcher['error']})"
         lines.append(text)
+        if unreadable := (watcher.get("unreadable") or {}).get("count"):
+            lines.append(f"  unreadable: {unreadable} reply(s) skipped, last {watcher['unreadable'].get('last')}")
     else:
         lines.append("  watcher:   not configured")
     today = status.get("today") or {}

@@ -26,8 +26,23 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(_no_library_chatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiosmtpd logs every command at INFO, including AUTH exchanges: keep it quiet.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Libraries whose DEBUG and INFO lines carry what must never reach a log: aiosmtpd logs every
+# command, AUTH exchanges included; aiosqlite and asyncpg log each statement with its
+# parameters (addresses, which `forget` could not erase from a journal); aioimaplib logs the raw
+# protocol, message contents included.
+QUIET_LOGGERS = ("mail.log", "aiosqlite", "asyncpg", "aioimaplib")
+
+
+def _no_library_chatter(record: logging.LogRecord) -> bool:
+    """Also when something sets one of those loggers to DEBUG again: only their warnings pass."""
+    if record.levelno >= logging.WARNING:
+        return True
+    return not any(record.name == name or record.name.startswith(name + ".") for name in QUIET_LOGGERS)

@@ -63,6 +63,7 @@ async def service_status(service: Service) -> dict[str, Any]:
             "last_check": _iso(w.last_check),
             "error": w.last_error,
             "messages_handled": w.messages_handled,
+            "unreadable": {"count": w.unreadable, "last": w.last_unreadable},  # skipped, recorded in the store
         }
     bounces: dict[str, Any] = {"suspended": None, "sender_side": []}
     try:  # addresses suspended after temporary failures; what receiving servers hold against the user's set-up

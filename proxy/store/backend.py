@@ -145,17 +145,34 @@ class SqliteBackend(Backend):
         self._in_transaction = False
         self._closed = False
         self._identity = _file_identity(path)
+        # The write-ahead log and its index: SQLite creates them with the first statement and
+        # removes them only when the last connection closes, so while this one is open they
+        # keep their inode.  Another process that finds them gone creates new ones and writes
+        # where this connection never looks.
+        self._companions: dict[str, tuple[int, int] | None] = {"-wal": None, "-shm": None}
 
     def _check(self) -> None:
-        """Fail closed when the connection is gone or the file was deleted or replaced.
+        """Fail closed when the connection is gone or the file, its WAL or its index was deleted or replaced.
 
         A connection to an unlinked file would go on answering from a list nobody can
         update any more: an opt-out recorded in the new file would be ignored.
         """
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        if self._identity is not None and _file_identity(self.path) != self._identity:
+        if self._identity is None:
+            return
+        if _file_identity(self.path) != self._identity:
             raise StoreError(f"store {self.path} was removed or replaced while in use; restart to use the new one")
+        for suffix, known in self._companions.items():
+            current = _file_identity(Path(f"{self.path}{suffix}"))
+            if known is None:
+                if current != (0, 0):
+                    self._companions[suffix] = current  # created by this connection's first statement
+            elif current != known:
+                raise StoreError(
+                    f"store file {self.path}{suffix} was removed or replaced while in use; "
+                    "changes made since may be lost: restart to use the store as it is on disk"
+                )
 
     @classmethod
     async def open(cls, path: Path) -> SqliteBackend:
@@ -265,7 +282,8 @@ class SqliteBackend(Backend):
 
     async def migrate(self) -> None:
         # PRAGMA user_version counts the migrations applied (kept from the first releases).
-        for _ in range(3):
+        # One migration per round; a round may also find another process has done it.
+        for _ in range(len(MIGRATIONS) + 2):
             version = await self._version()
             if version > len(MIGRATIONS):
                 raise StoreError(

@@ -115,6 +115,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (message_id, address)
     );
     """,
+    # 4: replies the watcher could not read (a broken or hostile server's answer) and skipped,
+    # so that one message never holds up the others; kept for the user to look at.
+    """
+    CREATE TABLE unreadable_messages (
+        account TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account, folder, uidvalidity, uid)
+    );
+    """,
 ]
 
 

@@ -4,6 +4,12 @@ aioimaplib has no reconnect of its own and some of its calls can wait forever (`
 when the server answers BYE, any command whose connection died), so every call here races
 a timeout and the connection-lost callback: a dead connection surfaces at once as
 ``ConnectionLost`` and the watcher reconnects.
+
+aioimaplib also keeps whatever the server sends: a literal announced as ``{999999999}`` is
+collected in memory to the last byte.  The protocol below reads the stream before the library
+does and bounds it: a literal larger than the watcher asked for is cut to its cap (the rest read
+and thrown away, up to DRAIN_LIMIT), anything larger than that, a text line longer than
+LINE_LIMIT or a response larger than its limit closes the connection as ``ResponseTooLarge``.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import logging
 import shlex
 import ssl
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aioimaplib import aioimaplib
 
 from proxy.config.imap import ImapSettings
 from proxy.config.secrets import read_secret
+from proxy.watcher.imap.fetch import MAX_PARTS
 from proxy.watcher.imap.parse import Token, fetch_items, permanent_flags, response_code, search_uids, status_value
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,14 @@ T = TypeVar("T")
 
 # Closing must be quick when the user stops the watcher, whatever timeout_seconds says.
 CLOSE_TIMEOUT = 0.5
+
+# Text lines stay far below this: a UID SEARCH of 100,000 messages is 700 KB, a BODYSTRUCTURE
+# a few KB.
+LINE_LIMIT = 4 * 1024 * 1024
+# A server that ignores the partial fetch sends whole parts: up to this size a part is read past
+# its cap and thrown away, so the reply can still be classified from its start; anything larger
+# is refused unread (reading it would only cost time).
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class ImapError(Exception):
@@ -51,12 +67,152 @@ class FolderUnavailable(ImapError):
     """SELECT refused (no such folder, no permission): the other folders carry on."""
 
 
+class ResponseTooLarge(ConnectionLost):
+    """The server sent more than the watcher can hold; the connection was closed unread."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"the IMAP server sent {what} of {size} bytes, over the limit of {limit} bytes")
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class ResponseLimits:
+    """What one connection accepts from the server, derived from the part cap."""
+
+    literal: int  # bytes kept of one literal: the cap of every part the watcher fetches
+    response: int  # bytes kept of one command's whole response
+    line: int = LINE_LIMIT
+    drain: int = DRAIN_LIMIT
+
+    @classmethod
+    def for_part_cap(cls, cap: int) -> ResponseLimits:
+        # A fetch asks for at most 2 * MAX_PARTS + 1 capped pieces (header, then each part's MIME
+        # header and body); the rest is room for the text lines around them.
+        return cls(literal=cap, response=(2 * MAX_PARTS + 8) * cap + LINE_LIMIT, drain=max(DRAIN_LIMIT, cap))
+
+
+_TAGGED = aioimaplib.tagged_status_response_re
+
+
+class _BoundedProtocol(aioimaplib.IMAP4ClientProtocol):
+    """aioimaplib's protocol behind a reader that bounds lines, literals and responses.
+
+    The reader splits the stream exactly as the library does (lines end at CRLF, a line ending
+    in ``{N}`` is followed by N bytes of literal) and hands on only what fits: an oversized
+    literal is announced to the library with its capped size.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Any, limits: ResponseLimits) -> None:
+        super().__init__(loop, conn_lost_cb)
+        self.limits = limits
+        self.truncated: list[int] = []  # announced sizes of the literals cut to the cap
+        self.refused: ResponseTooLarge | None = None
+        self._line = bytearray()
+        self._literal_left = 0  # bytes of the current literal still handed on
+        self._drop_left = 0  # bytes of the current literal read and thrown away
+        self._response_bytes = 0
+
+    def data_received(self, d: bytes) -> None:
+        if self.refused is not None:
+            return
+        out = bytearray()
+        pos, end = 0, len(d)
+        while pos < end:
+            if self._literal_left:
+                take = min(self._literal_left, end - pos)
+                out += d[pos : pos + take]
+                self._literal_left -= take
+                pos += take
+                if not self._counted(take):
+                    return
+                continue
+            if self._drop_left:
+                take = min(self._drop_left, end - pos)
+                self._drop_left -= take
+                pos += take
+                continue
+            if self._line.endswith(b"\r") and d[pos : pos + 1] == b"\n":
+                stop = pos + 1
+            else:
+                found = d.find(b"\r\n", pos)
+                stop = found + 2 if found >= 0 else -1
+            if stop < 0:
+                self._line += d[pos:]
+                if len(self._line) > self.limits.line:
+                    self._refuse(ResponseTooLarge("a line", len(self._line), self.limits.line))
+                    return
+                break
+            self._line += d[pos:stop]
+            pos = stop
+            line = bytes(self._line)
+            self._line.clear()
+            if len(line) > self.limits.line:
+                self._refuse(ResponseTooLarge("a line", len(line), self.limits.line))
+                return
+            announced = aioimaplib.literal_data_re.match(line[:-2])
+            if announced:
+                size = int(announced.group("size"))
+                if size > self.limits.drain:
+                    self._refuse(ResponseTooLarge("a literal", size, self.limits.drain))
+                    return
+                if size > self.limits.literal:
+                    self.truncated.append(size)
+                    cut = announced.start("size")
+                    line = line[:cut] + str(self.limits.literal).encode() + line[announced.end("size") :]
+                    self._drop_left = size - self.limits.literal
+                    size = self.limits.literal
+                self._literal_left = size
+            out += line
+            if not self._counted(len(line)):
+                return
+            if _TAGGED.match(line):
+                self._response_bytes = 0  # a command is complete: its response is the library's now
+        if out:
+            super().data_received(bytes(out))
+
+    def _counted(self, size: int) -> bool:
+        self._response_bytes += size
+        if self._response_bytes > self.limits.response:
+            self._refuse(ResponseTooLarge("a response", self._response_bytes, self.limits.response))
+            return False
+        return True
+
+    def _refuse(self, exc: ResponseTooLarge) -> None:
+        self.refused = exc
+        self._line = bytearray()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _BoundedIMAP4(aioimaplib.IMAP4):
+    def __init__(self, limits: ResponseLimits, **kwargs: Any) -> None:
+        self._limits = limits
+        super().__init__(**kwargs)
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = protocol = _BoundedProtocol(local_loop, conn_lost_cb, self._limits)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(lambda: protocol, host, port, ssl=ssl_context)
+        )
+
+
 class ImapConnection:
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self.timeout = settings.timeout_seconds
         self.selected: str | None = None
         self.permanent_flags: frozenset[str] | None = None  # of the selected folder, if told
+        self.limits = ResponseLimits.for_part_cap(settings.max_part_bytes)
         self._client: Any = None
         self._lost = asyncio.Event()
 
@@ -76,7 +232,8 @@ class ImapConnection:
     async def open(self) -> None:
         s = self.settings
         context = _tls_context(s) if s.security != "none" else None
-        self._client = aioimaplib.IMAP4(
+        self._client = _BoundedIMAP4(
+            self.limits,
             host=s.host,
             port=s.effective_port,
             timeout=self.timeout,
@@ -135,16 +292,21 @@ class ImapConnection:
         """LOGOUT politely but briefly, then drop the socket whatever happened."""
         if self._client is None:
             return
+        protocol = self._client.protocol
+        # After a timeout a command may still be pending: LOGOUT would only queue behind it.
+        busy = protocol.pending_sync_command is not None or bool(protocol.pending_async_commands)
         with contextlib.suppress(Exception):
-            if self.alive:
+            if self.alive and not busy:
                 await self.call(self._client.logout(), timeout=CLOSE_TIMEOUT)
         self.abort()
 
     def abort(self) -> None:
         client, self._client = self._client, None
         self.selected = None
-        if client is not None and client.protocol.transport is not None:
-            client.protocol.transport.close()
+        if client is not None:
+            if client.protocol.transport is not None:
+                client.protocol.transport.close()
+            _release(client.protocol)
 
     def _live(self) -> Any:
         if self._client is None:
@@ -167,11 +329,22 @@ class ImapConnection:
         finally:
             lost.cancel()
         if task in done:
-            return task.result()
+            try:
+                return task.result()
+            except aioimaplib.CommandTimeout:
+                # The library's exception holds its command, buffers and all: do not pass it on.
+                raise TimeoutError("the IMAP server did not answer in time") from None
         task.cancel()
         if lost in done:
+            refused = self._refused()
+            if refused is not None:
+                raise refused
             raise ConnectionLost("connection to the IMAP server lost")
         raise TimeoutError("the IMAP server did not answer in time")
+
+    def _refused(self) -> ResponseTooLarge | None:
+        protocol = getattr(self._client, "protocol", None)
+        return protocol.refused if isinstance(protocol, _BoundedProtocol) else None
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -208,8 +381,26 @@ class ImapConnection:
         return search_uids(response.lines)
 
     async def uid_fetch(self, uid: int, items: str) -> dict[str, Token] | None:
-        """The FETCH items for ``uid``, or None when the message is gone."""
-        response = await self.call(self._live().uid("fetch", str(uid), f"({items})"))
+        """The FETCH items for ``uid``, or None when the message is gone.
+
+        Raises ResponseTooLarge (the connection is then closed) when the server sent more than
+        the limits; parts it sent beyond their cap are cut to it and logged.
+        """
+        client = self._live()
+        protocol = client.protocol
+        protocol.truncated.clear()
+        try:
+            response = await self.call(client.uid("fetch", str(uid), f"({items})"))
+        except ResponseTooLarge as exc:
+            log.warning("UID %d: %s; connection closed, the message is not read", uid, exc)
+            raise
+        for size in protocol.truncated:
+            log.warning(
+                "UID %d: the server sent a part of %d bytes although at most %d were asked for; "
+                "only the first %d bytes are read",
+                uid, size, self.limits.literal, self.limits.literal,
+            )  # fmt: skip
+        protocol.truncated.clear()
         _check(response, "UID FETCH")
         groups = fetch_items(response.lines)
         # Servers may slip in unsolicited FETCHes (flag changes of other messages).
@@ -275,6 +466,32 @@ class ImapConnection:
                     await self.call(idle_task, timeout=min(self.timeout, CLOSE_TIMEOUT * 4))
             if not idle_task.done():
                 idle_task.cancel()  # the connection is gone: nothing will ever answer it
+
+
+def _release(protocol: Any) -> None:
+    """Let go of everything a closed connection still holds.
+
+    aioimaplib never finishes the commands of a dead connection: each keeps its buffers and a
+    timer that, when it fires, ties the command and its timeout exception in a reference cycle
+    only the garbage collector frees.  Cancel the timers, drop the buffers and wake the waiters.
+    """
+    commands = [protocol.pending_sync_command, protocol.current_command, *protocol.pending_async_commands.values()]
+    for command in commands:
+        if command is None:
+            continue
+        command._timer.cancel()
+        command._resp_lines = []
+        command._resp_literal_data = bytearray()
+        if not command._event.is_set():
+            command._exception = aioimaplib.Abort("connection closed")
+            command._event.set()
+    protocol.pending_sync_command = None
+    protocol.current_command = None
+    protocol.pending_async_commands.clear()
+    protocol.incomplete_line = b""
+    protocol.conn_lost_cb = None
+    while not protocol.idle_queue.empty():
+        protocol.idle_queue.get_nowait()
 
 
 def _has_new_mail(lines: Any) -> bool:

@@ -129,8 +129,10 @@ def _get(data: Mapping[str, Token], item: str) -> bytes:
 
 def _trim(value: bytes, cap: int, *, header: bool) -> bytes:
     """Cut a capped piece back to its last complete line (a cut base64 quad or QP escape breaks
-    decoding); a header block always ends with its blank line."""
+    decoding); a header block always ends with its blank line.  A server that ignored the partial
+    fetch sent more than ``cap``: only the first ``cap`` bytes count."""
     if len(value) >= cap:
+        value = value[:cap]
         cut = value.rfind(b"\n")
         value = value[: cut + 1] if cut > 0 else value
     if header:

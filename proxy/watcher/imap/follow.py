@@ -9,6 +9,11 @@ Progress is checkpointed per folder as (UIDVALIDITY, last UID); a UID's checkpoi
 only after the handler returned for it, in ascending UID order, so a restart resumes exactly
 where it stopped.  When UIDVALIDITY changes, old UIDs mean nothing: the first-start window
 is scanned again and the handler side recognises replies it has already seen by Message-ID.
+
+A message the watcher cannot read (a structure it cannot parse even through the fallback, more
+data than it accepts, a fetch that fails again and again) is recorded in the store with its UID
+and the reason, counted in the status, and skipped: one broken message never holds up the
+replies after it.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from proxy.watcher.imap.connection import (
     IdleRefused,
     ImapConnection,
     ImapError,
+    ResponseTooLarge,
     mailbox_arg,
 )
-from proxy.watcher.imap.fetch import fallback_plan, plan_for
+from proxy.watcher.imap.fetch import FetchPlan, fallback_plan, plan_for
 from proxy.watcher.imap.parse import ParseError, parse_bodystructure
 
 __all__ = [
@@ -58,6 +64,12 @@ logging.getLogger("aioimaplib").setLevel(logging.WARNING)
 
 # On stop, a round in progress gets this long to finish its current message before it is cancelled.
 STOP_GRACE = 0.5
+# A session must have run this long before its failure starts the back-off over: a server that
+# answers BYE to every IDLE would otherwise be reconnected to about once a second.
+HEALTHY_SECONDS = 60.0
+# A message whose fetch times out, loses the connection or is refused this many times in a row
+# (while the rest of the session works) is skipped as unreadable.
+MAX_FETCH_ATTEMPTS = 3
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _KEYWORD_RE = re.compile(r"\$?[A-Za-z0-9_.\-]+")
@@ -80,6 +92,8 @@ class CheckpointStore(Protocol):
 
     async def set_checkpoint(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None: ...
 
+    async def record_unreadable(self, account: str, folder: str, uidvalidity: int, uid: int, reason: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class WatcherStatus:
@@ -88,10 +102,16 @@ class WatcherStatus:
     last_check: datetime | None
     last_error: str | None
     messages_handled: int
+    unreadable: int = 0  # messages skipped since start because they could not be read
+    last_unreadable: str | None = None  # "INBOX UID 7: why"
 
 
 class HandlerFailed(Exception):
     """The handler raised for a message; that folder is retried later from the same UID."""
+
+
+class Unreadable(Exception):
+    """This message cannot be read from this server; it is recorded and skipped."""
 
 
 class ImapWatcher:
@@ -103,16 +123,21 @@ class ImapWatcher:
         *,
         backoff_initial: float = 1.0,
         backoff_max: float = 300.0,
+        healthy_seconds: float = HEALTHY_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
         self.handler = handler
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.healthy_seconds = healthy_seconds
         self.idle_supported: bool | None = None
         self.last_check: datetime | None = None
         self.last_error: str | None = None
         self.messages_handled = 0
+        self.unreadable = 0
+        self.last_unreadable: str | None = None
+        self._fetch_failures: dict[tuple[str, int, int], int] = {}  # (folder, UIDVALIDITY, UID)
         self._conn: ImapConnection | None = None
         self._lock = asyncio.Lock()
         self._lock_owner: asyncio.Task[object] | None = None
@@ -131,7 +156,13 @@ class ImapWatcher:
 
     def status(self) -> WatcherStatus:
         return WatcherStatus(
-            self.connected, self.idle_supported, self.last_check, self.last_error, self.messages_handled
+            self.connected,
+            self.idle_supported,
+            self.last_check,
+            self.last_error,
+            self.messages_handled,
+            self.unreadable,
+            self.last_unreadable,
         )
 
     # --- public entry points ----------------------------------------------------------------
@@ -158,10 +189,12 @@ class ImapWatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Watch until ``stop`` is set, reconnecting on any failure with capped back-off."""
         failures = 0
+        loop = asyncio.get_running_loop()
         stop_wait = asyncio.ensure_future(stop.wait())
         session: asyncio.Future[None] | None = None
         try:
             while not stop.is_set():
+                started = loop.time()
                 session = asyncio.ensure_future(self._session(stop))
                 await asyncio.wait({session, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 if not session.done():  # stop was set: let the current message finish, briefly
@@ -178,7 +211,7 @@ class ImapWatcher:
                 else:
                     self._note_error(exc)
                     await self._drop()
-                if self._round_ok:
+                if self._round_ok and loop.time() - started >= self.healthy_seconds:
                     failures = 0  # it worked for a while: start the back-off over
                 delay = self._backoff(failures)
                 failures += 1
@@ -318,7 +351,23 @@ class ImapWatcher:
                 await self.store.set_checkpoint(self.account, folder, uidvalidity, last)
 
     async def _handle(self, conn: ImapConnection, folder: str, uidvalidity: int, uid: int) -> None:
-        raw = await self._fetch(conn, uid)
+        key = (folder, uidvalidity, uid)
+        try:
+            raw = await self._fetch(conn, uid)
+        except Unreadable as exc:
+            await self._skip(folder, uidvalidity, uid, str(exc))
+            return
+        except ResponseTooLarge as exc:
+            # The connection is closed: skip the message, then reconnect as after any loss.
+            await self._skip(folder, uidvalidity, uid, str(exc))
+            raise
+        except (TimeoutError, ImapError) as exc:  # a lost connection, or the server refused the FETCH
+            failures = self._fetch_failures.get(key, 0) + 1
+            self._fetch_failures[key] = failures
+            if failures >= MAX_FETCH_ATTEMPTS:
+                await self._skip(folder, uidvalidity, uid, f"{failures} attempts to fetch it failed ({_describe(exc)})")
+            raise
+        self._fetch_failures.pop(key, None)
         if raw is None:
             log.info("%s UID %d vanished before it could be read", folder, uid)
         else:
@@ -336,26 +385,43 @@ class ImapWatcher:
             self.messages_handled += 1
         await self.store.set_checkpoint(self.account, folder, uidvalidity, uid)
 
+    async def _skip(self, folder: str, uidvalidity: int, uid: int, reason: str) -> None:
+        """Record a message that cannot be read and move the checkpoint past it."""
+        log.warning("%s UID %d cannot be read and is skipped: %s", folder, uid, reason)
+        self._fetch_failures.pop((folder, uidvalidity, uid), None)
+        await self.store.record_unreadable(self.account, folder, uidvalidity, uid, reason)
+        self.unreadable += 1
+        self.last_unreadable = f"{folder} UID {uid}: {reason}"
+        await self.store.set_checkpoint(self.account, folder, uidvalidity, uid)
+
     async def _fetch(self, conn: ImapConnection, uid: int) -> bytes | None:
+        """The message rebuilt from the parts that matter, None when it is gone.
+
+        Whatever the server's answers, parsing them never stops the watcher: a BODYSTRUCTURE
+        that cannot be read (malformed, nested thousands deep) or an incomplete answer falls back
+        to the header and the start of the text; when even that cannot be read, Unreadable.
+        """
         cap = self.settings.max_part_bytes
-        first = await conn.uid_fetch(uid, "UID BODYSTRUCTURE")
-        if first is None:
-            return None
         try:
+            first = await conn.uid_fetch(uid, "UID BODYSTRUCTURE")
+            if first is None:
+                return None
             plan = plan_for(parse_bodystructure(first.get("BODYSTRUCTURE")), cap)
-        except ParseError as exc:
-            log.warning("UID %d: unreadable BODYSTRUCTURE (%s); fetching header and text", uid, exc)
-            plan = fallback_plan(cap)
-        data = await conn.uid_fetch(uid, plan.items)
-        if data is None:
-            return None
+        except (ValueError, RecursionError) as exc:  # ParseError is a ValueError
+            log.warning("UID %d: unreadable BODYSTRUCTURE (%s); fetching header and text", uid, _reason(exc))
+            return await self._fetch_with(conn, uid, fallback_plan(cap))
         try:
-            return plan.assemble(data)
-        except ParseError as exc:
-            log.warning("UID %d: server answer incomplete (%s); fetching header and text", uid, exc)
-            plan = fallback_plan(cap)
+            return await self._fetch_with(conn, uid, plan)
+        except Unreadable as exc:
+            log.warning("UID %d: server answer unreadable (%s); fetching header and text", uid, exc)
+            return await self._fetch_with(conn, uid, fallback_plan(cap))
+
+    async def _fetch_with(self, conn: ImapConnection, uid: int, plan: FetchPlan) -> bytes | None:
+        try:
             data = await conn.uid_fetch(uid, plan.items)
             return None if data is None else plan.assemble(data)
+        except (ValueError, RecursionError) as exc:
+            raise Unreadable(f"the server's answer cannot be read ({_reason(exc)})") from None
 
     # --- connection handling ----------------------------------------------------------------
 
@@ -432,6 +498,13 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"cannot reach the IMAP server: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _reason(exc: BaseException) -> str:
+    """Why parsing failed, without quoting the data (it may hold the message)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return str(exc)[:200] if isinstance(exc, ParseError) else type(exc).__name__
 
 
 def _message_id(raw: bytes) -> str:

@@ -71,22 +71,32 @@ def tokenize(chunks: Sequence[bytes | bytearray]) -> list[Token]:
     return tokens
 
 
+# Real messages nest a few levels (a forwarded bounce inside an alternative inside a mixed);
+# a hostile server may send thousands, which recursion would not survive.
+MAX_DEPTH = 64
+
+
 def nest(tokens: list[Token], start: int = 0) -> tuple[list[Token], int]:
     """Build the list that opens at ``tokens[start]``; return it and the index after it."""
     if start >= len(tokens) or tokens[start] != "(":
         raise ParseError("expected a parenthesised list")
-    out: list[Token] = []
+    stack: list[list[Token]] = [[]]
     i = start + 1
     while i < len(tokens):
         tok = tokens[i]
-        if tok == "(":
-            sub, i = nest(tokens, i)
-            out.append(sub)
-            continue
-        if tok == ")":
-            return out, i + 1
-        out.append(tok)
         i += 1
+        if tok == "(":
+            if len(stack) >= MAX_DEPTH:
+                raise ParseError(f"lists nested deeper than {MAX_DEPTH} levels")
+            sub: list[Token] = []
+            stack[-1].append(sub)
+            stack.append(sub)
+        elif tok == ")":
+            done = stack.pop()
+            if not stack:
+                return done, i
+        else:
+            stack[-1].append(tok)
     raise ParseError("unbalanced parentheses")
 
 
