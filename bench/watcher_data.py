@@ -3,7 +3,7 @@ maildir full of them as a busy sales inbox holds them.
 
 Every message gets its own Message-ID and sender, so the watcher's duplicate check (by
 Message-ID) never short-cuts the work.  The maildir is written directly, in the layout
-pymap's maildir backend reads (the same as Dovecot's): ``cur/KEY:2,FLAGS`` files and a
+Dovecot and pymap's maildir backend read: ``cur/KEY:2,FLAGS`` files and a
 ``dovecot-uidlist`` that assigns UIDs in delivery order; the internal date is the file's
 mtime, which ``UID SEARCH SINCE`` uses.  APPENDing 10,000 messages, 4 GB of them
 attachments, would take minutes of the test server's time and measure nothing of ours.
@@ -152,7 +152,7 @@ def messages(count: int, seed: int = 1) -> Iterator[tuple[str, bool, bytes]]:
 
 
 def write_maildir(home: Path, count: int, *, days: int = 30, seed: int = 1) -> Mailbox:
-    """Fill the maildir ``home`` (pymap's INBOX of a user) with ``count`` messages delivered
+    """Fill the maildir ``home`` (the INBOX of the IMAP server's user) with ``count`` messages delivered
     over the last ``days`` days, oldest first, all already seen (flag S)."""
     for sub in ("cur", "new", "tmp"):
         (home / sub).mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,10 @@ def write_maildir(home: Path, count: int, *, days: int = 30, seed: int = 1) -> M
     for n, (kind, attach, raw) in enumerate(messages(count, seed), start=1):
         when = now - days * 86400 * (count - n + 1) / count
         key = f"{int(when)}.M{n}P{os.getpid()}.{host}"
-        name = f"{key}:2,S"
+        # Physical and CRLF sizes in the name, as Dovecot's own deliveries have them: the
+        # server need not read a file to answer RFC822.SIZE.
+        vsize = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
+        name = f"{key},S={len(raw)},W={vsize}:2,S"
         path = cur / name
         path.write_bytes(raw)
         os.utime(path, (when, when))
