@@ -6,6 +6,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
+import smtplib
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,11 +22,15 @@ from proxy.config.imap import ImapSettings
 from proxy.watcher.imap.connection import ImapConnection
 from proxy.watcher.imap.follow import FetchedMessage, ImapWatcher
 from proxy.watcher.imap.parse import ParseError, nest, tokenize
+from tests.harness import upstream_settings, wait_until, write_config
 from tests.hostile_imap import Behaviour, HostileImap, Message, deep_bodystructure, hostile_server, reply
+from tests.ports import free_port
+from tests.upstream import RecordingServer
 
 PASSWORD_ENV = "TEST_HOSTILE_IMAP_PASSWORD"
 GB = 1024**3
 MB = 1024**2
+FROM = "anna@nordlicht.example"
 
 
 class MemoryStore:
@@ -315,3 +324,70 @@ async def test_the_store_keeps_what_was_skipped_and_why(tmp_path: Path) -> None:
         assert await store.get_checkpoint(watcher.account, "INBOX") == (server.uidvalidity, 2)
     finally:
         await store.close()
+
+
+# --- the relay as a process ------------------------------------------------------------------
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_the_relay_stays_under_100_mb_and_keeps_relaying_while_the_server_sends_1_gb_literals(
+    tmp_path: Path, upstream: RecordingServer
+) -> None:
+    server = HostileImap()
+    for n in range(1, 4):
+        server.add(Message(reply(n), literal_size=GB))
+    server.add(Message(reply(4)))
+    port = free_port()
+    imap = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "security": "none",
+        "username": server.user,
+        "password_env": PASSWORD_ENV,
+        "poll_seconds": 1,
+    }
+    with server:
+        imap["port"] = server.port
+        settings = {**upstream_settings(upstream.port), "listen": {"host": "127.0.0.1", "port": port}, "imap": imap}
+        config = write_config(tmp_path, settings)
+        log = (tmp_path / "relay.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "-c", str(config), "serve"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        peak = 0.0
+        try:
+            assert wait_until(lambda: b"listening on" in (tmp_path / "relay.log").read_bytes(), 30)
+            sent = 0
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                if sent % 5 == 4:
+                    server.add(Message(reply(100 + sent), literal_size=GB))  # more of the same, while it runs
+                message = f"From: {FROM}\r\nTo: lead{sent}@firma.example\r\nSubject: Angebot {sent}\r\n\r\nHallo.\r\n"
+                with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+                    assert client.sendmail(FROM, [f"lead{sent}@firma.example"], message) == {}
+                sent += 1
+                peak = max(peak, peak_rss_mb(proc.pid))
+                time.sleep(0.2)
+            assert wait_until(lambda: len(upstream.received) == sent)
+            peak = max(peak, peak_rss_mb(proc.pid))
+            refused = len({uid for uid, items in server.fetches if "BODY.PEEK" in items and uid != 4})
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            log.close()
+    assert proc.returncode == 0
+    assert refused >= 3, "the watcher went on to the next messages"
+    assert server.bytes_sent < 200 * MB, "the literals were refused, not read"
+    assert peak < 100, f"relay peak RSS {peak:.0f} MB"
+    relay_log = (tmp_path / "relay.log").read_text()
+    assert "over the limit" in relay_log
