@@ -305,8 +305,10 @@ class Lexicon:
         for key in keys:
             for piece, lang, concept in self.fuzzy.get(key, ()):
                 bare = piece.rstrip("*")
-                if word.startswith(bare):
-                    continue  # an ending, not a typo: "unsubscribed" is not "unsubscribe"
+                if word.startswith(bare) or word[0] != bare[0]:
+                    # an ending, not a typo ("unsubscribed"); and people get the first letter
+                    # right ("eletricos" is no "delet*")
+                    continue
                 if piece.endswith("*"):
                     # after a stem any ending may follow, so only a letter missing, doubled or
                     # swapped counts: "afmleden", not "otpuske" for "otpis*"
