@@ -103,6 +103,10 @@ def test_non_loopback_bind_needs_explicit_permission_and_auth(tmp_path, auth, ca
     code = gdpr_proxy(["-c", str(path), "config", "check"])
     err = capsys.readouterr().err
     if auth:
+        assert code == 1 and "smtp.tls_certificate: required when listening beyond loopback" in err, err
+        path.write_text(text + "  tls_certificate: relay.crt\n  tls_key: relay.key\n")
+        code = gdpr_proxy(["-c", str(path), "config", "check"])
+        err = capsys.readouterr().err
         assert code == 0, err
     else:
         assert code == 1

@@ -289,6 +289,14 @@ class Config:
                 )
             if not self.smtp.require_auth:
                 problems.append(("smtp.require_auth", "must be true when listening beyond loopback (no open relay)"))
+            elif not self.smtp.tls_certificate:
+                problems.append(
+                    (
+                        "smtp.tls_certificate",
+                        "required when listening beyond loopback: without it passwords would cross the network "
+                        "in clear text (AUTH is only offered after STARTTLS)",
+                    )
+                )
         if self.smtp.require_auth and not self.smtp.users:
             problems.append(("smtp.users", "require_auth is true but no users are configured"))
         if bool(self.smtp.tls_certificate) != bool(self.smtp.tls_key):

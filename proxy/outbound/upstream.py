@@ -24,6 +24,9 @@ from proxy.config.settings import UpstreamConfig
 
 log = logging.getLogger("gdpr_proxy.delivery")
 
+NO_SMTPUTF8 = "5.6.7 it does not offer SMTPUTF8, needed for an address with non-ASCII characters"
+UNWRITABLE_ADDRESS = "5.1.3 the address has characters that cannot be written in SMTP"
+
 
 @dataclass
 class DeliveryResult:
@@ -122,7 +125,10 @@ class SmtpUpstream:
     def _client(self) -> aiosmtplib.SMTP:
         cfg = self.config
         if cfg.username and self._password is None:
-            self._password = read_secret(cfg.password_env, cfg.password_file, cfg.password_credential)
+            password = read_secret(cfg.password_env, cfg.password_file, cfg.password_credential)
+            if not password or not password.strip():
+                raise SecretError("the upstream password is empty")  # an empty secret is no password
+            self._password = password
         return aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.effective_port,
@@ -201,9 +207,20 @@ class SmtpUpstream:
         raw: bytes,
         utf8: bool,
     ) -> DeliveryResult:
-        options = []
-        if utf8 and smtp.supports_extension("smtputf8"):
-            options.append("SMTPUTF8")
+        result = DeliveryResult()
+        offers_utf8 = smtp.supports_extension("smtputf8")
+        if not offers_utf8:
+            # RFC 6531: without SMTPUTF8 such an address cannot even be written; a permanent answer,
+            # never a 451 that the client would retry for ever.
+            if not mail_from.isascii():
+                return DeliveryResult.all_refused(recipients, 553, NO_SMTPUTF8 + " for the sender's address")
+            result.refused = {r: (553, NO_SMTPUTF8) for r in recipients if not r.isascii()}
+            recipients = [r for r in recipients if r.isascii()]
+            if not recipients:
+                return result
+        use_utf8 = offers_utf8 and (utf8 or not mail_from.isascii() or not all(r.isascii() for r in recipients))
+        encoding = "utf-8" if use_utf8 else "ascii"
+        options = ["SMTPUTF8"] if use_utf8 else []
         if smtp.supports_extension("8bitmime") and not raw.isascii():
             options.append("BODY=8BITMIME")
         if smtp.supports_extension("size"):
@@ -211,7 +228,7 @@ class SmtpUpstream:
         try:
             # A pooled connection is clean after its last 250 (failures are reset at once), so
             # no RSET: a server that closed it meanwhile shows up here as a disconnect.
-            response = await smtp.mail(mail_from, options=options)
+            response = await smtp.mail(mail_from, options=options, encoding=encoding)
         except aiosmtplib.SMTPServerDisconnected as exc:
             if reused:
                 raise _StaleConnection() from exc
@@ -219,14 +236,17 @@ class SmtpUpstream:
         except aiosmtplib.SMTPResponseException as exc:
             await _reset(smtp)
             return DeliveryResult.all_refused(recipients, exc.code, exc.message)
+        except ValueError:  # UnicodeEncodeError too: refused before anything was written
+            return DeliveryResult.all_refused(recipients, 553, UNWRITABLE_ADDRESS + " (the sender's)")
         del response
-        result = DeliveryResult()
         for rcpt in recipients:
             try:
-                await smtp.rcpt(rcpt)
+                await smtp.rcpt(rcpt, encoding=encoding)
                 result.accepted.append(rcpt)
             except aiosmtplib.SMTPResponseException as exc:
                 result.refused[rcpt] = (exc.code, exc.message)
+            except ValueError:
+                result.refused[rcpt] = (553, UNWRITABLE_ADDRESS)
         if not result.accepted:
             await _reset(smtp)
             return result

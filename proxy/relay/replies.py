@@ -39,6 +39,7 @@ UNMODIFIABLE_REFUSED = (
 def ascii_text(text: str) -> str:
     """Reply text must be one ASCII line."""
     text = re.sub(r"[\r\n\t]+", " ", text)
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)  # a NUL shown, never sent
     return text.encode("ascii", "backslashreplace").decode("ascii").strip()
 
 
@@ -65,6 +66,23 @@ SEVERAL_RECIPIENTS_REFUSED = (
     "554 5.7.1 Message refused by policy several_recipients: cold e-mail goes to one person at a time; "
     "send one message per recipient"
 )
+
+
+UTF8_ADDRESS_NEEDS_SMTPUTF8 = (
+    "553 5.6.7 An address with non-ASCII characters needs SMTPUTF8 (RFC 6531), which your mail program "
+    "did not ask for; not sent"
+)
+UTF8_ADDRESS_NOT_SUPPORTED = (
+    "553 5.6.7 Your mail server cannot take addresses with non-ASCII characters (no SMTPUTF8); not sent"
+)
+
+
+def invisible_character(address: str, char: str) -> str:
+    """An address with a control or invisible character (NUL, zero-width space, bidi control)."""
+    return ascii_text(
+        f"553 5.1.3 <{address}>: contains the invisible or control character U+{ord(char):04X}, "
+        "which no mail server accepts; check the address (copied from a web page?)"
+    )
 
 
 def bad_address(address: str, problem: str) -> str:
