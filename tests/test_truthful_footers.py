@@ -201,3 +201,54 @@ def test_missing_source_refuse_policy_stops_the_message_with_a_reason(tmp_path, 
         assert b"<kontakt@firma.de>: no source recorded" in failure.smtp_error
         assert b"info@firma.at" not in failure.smtp_error
     assert upstream.received == []
+
+
+def test_a_contacts_file_carries_source_detail_and_status_to_the_footer(tmp_path, upstream, relay_to, capsys):
+    from proxy.cli.commands import main as gdpr_proxy
+
+    relay = relay_to()
+    config = str(tmp_path / "config.yaml")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("address;status\nkontakt@firma.de;friend\n")
+    assert gdpr_proxy(["-c", config, "contacts", "import", str(bad)]) != 0
+    assert "'friend' is not one of prospect, customer, inbound" in capsys.readouterr().err
+    good = tmp_path / "contacts.csv"
+    good.write_text(
+        "address;source;source_detail;status\n"
+        "kontakt@firma.de;Messe;LogiMAT 2026;\n"
+        "einkauf@kunde.de;;;customer\n"
+    )
+    assert gdpr_proxy(["-c", config, "contacts", "import", str(good)]) == 0
+    send(relay, ["kontakt@firma.de", "einkauf@kunde.de"], message("kontakt@firma.de", "csv", "Guten Tag"))
+    plain, _ = footer_texts(copy_for(upstream.received, "kontakt@firma.de"))
+    assert "Quelle: eine Messe oder Veranstaltung (LogiMAT 2026)." in plain  # "Messe" is an alias of trade_fair
+    assert footer_texts(copy_for(upstream.received, "einkauf@kunde.de")) == ("", "")
+
+
+async def test_access_answers_speak_the_footers_language_and_words(tmp_path):
+    from proxy.config.settings import Config, SenderConfig
+    from proxy.rights.subject_rights import export_personal_data
+    from proxy.rules.answers import load_answers
+    from proxy.store import Store
+
+    config = Config(sender=SenderConfig(name="Anna Nowak", company="Nordlicht Software GmbH"))
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        jan = {"address": "jan@firma.pl", "source": "trade_fair", "source_detail": "Targi"}
+        await store.upsert_contacts([jan], "t")
+        await store.set_consent("jan@firma.pl", "marketing", "granted", "formularz")
+        await store.set_consent("jan@firma.pl", "tracking", "denied", "formularz")
+        await store.record_delivery("<m@x>", ["anne@societe.fr"])
+        french = await export_personal_data(store, config, load_answers(), "anne@societe.fr")
+        polish = await export_personal_data(store, config, load_answers(), "jan@firma.pl")
+    finally:
+        await store.close()
+    assert french["answer"]["language"] == "fr"  # the country domain, as for the footer
+    assert "Origine de l'adresse : non enregistrée" in french["answer"]["text"]
+    assert polish["answer"]["language"] == "pl"
+    text = polish["answer"]["text"]
+    assert "Źródło adresu: targi lub wydarzenie branżowe (Targi)" in text
+    consent_line = next(line for line in text.splitlines() if line.startswith("- Zapisane decyzje"))
+    assert "Zgoda na e-maile marketingowe: udzielona" in consent_line
+    assert "Zgoda na śledzenie otwarć: odmówiona" in consent_line
+    assert not {"marketing", "tracking", "trade_fair"} & set(re.findall(r"[a-z_]+", consent_line + text))

@@ -39,6 +39,11 @@ def link_in(data: bytes) -> str:
     return links[0]
 
 
+def prospects_reached(received: list) -> list[list[str]]:
+    """Recipients of the prospecting copies, leaving out notices to the salesperson."""
+    return [r.rcpt_tos for r in received if r.mail_from == FROM and r.rcpt_tos != [FROM]]
+
+
 def suppressed(relay: RelayThread, address: str) -> bool:
     assert relay.service is not None
     return relay.call(relay.service.store.find_suppression(address)) is not None
@@ -76,10 +81,10 @@ def test_one_click_post_suppresses_exactly_that_recipient_and_a_get_does_not(ups
     assert not suppressed(relay, "info@firma.at")
     assert request(port, "POST", path, ONE_CLICK)[0] == 200  # pressing twice is fine
 
-    # and the relay honours it at once
+    # and the relay honours it at once (the notice to the sender about it may come too)
     with smtplib.SMTP("127.0.0.1", relay.port, timeout=20) as client:
         client.sendmail(FROM, ["kontakt@firma.de", "info@firma.at"], message("kontakt@firma.de", "m2"))
-    assert [r.rcpt_tos for r in upstream.received[2:] if r.mail_from == FROM] == [["info@firma.at"]]
+    assert prospects_reached(upstream.received[2:]) == [["info@firma.at"]]
 
 
 def test_multipart_form_data_post_as_some_providers_send_it(upstream, relay_to):
@@ -155,3 +160,68 @@ def test_without_a_public_url_no_one_click_link(upstream, relay_to):
         client.sendmail(FROM, ["kontakt@firma.de", "info@firma.at"], message("kontakt@firma.de", "m1"))
     assert len(upstream.received) == 1  # one copy for both: nothing personal in it
     assert b"List-Unsubscribe-Post" not in upstream.received[0].data
+
+
+# -- a team: the endpoint on its own, on the shared PostgreSQL store -----------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tests.harness import upstream_settings, write_config  # noqa: E402
+from tests.pg_server import PostgresServer, pg_url, postgres_server  # noqa: E402, F401 (fixtures)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1].decode()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the unsubscribe endpoint did not start")
+
+
+def test_team_endpoint_on_postgresql_suppresses_for_every_relay(tmp_path: Path, pg_url: str, upstream):  # noqa: F811
+    """Anna's relay signs the link; the team's endpoint (its own process, its own config) verifies it
+    with the key in the shared store and suppresses there; Ben's relay then refuses the person."""
+    port = free_port()
+    unsubscribe = {"public_url": PUBLIC, "port": port}
+    configs = {}
+    for name in ("anna", "ben", "endpoint"):
+        home = tmp_path / name
+        home.mkdir()
+        configs[name] = write_config(
+            home, {**upstream_settings(upstream.port), "store": pg_url, "unsubscribe": unsubscribe}
+        )
+    anna, ben = RelayThread(configs["anna"]).start(), RelayThread(configs["ben"]).start()
+    endpoint = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "-c", str(configs["endpoint"]), "unsubscribe-server"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, endpoint)
+        with smtplib.SMTP("127.0.0.1", anna.port, timeout=20) as client:
+            client.sendmail(FROM, ["kontakt@firma.de", "info@firma.at"], message("kontakt@firma.de", "team-1"))
+        copy = next(r for r in upstream.received if r.rcpt_tos == ["kontakt@firma.de"])
+        token = link_in(copy.data).rsplit("/")[-1]
+        assert request(port, "GET", "/u/" + token)[0] == 200
+        assert not suppressed(ben, "kontakt@firma.de")
+        assert request(port, "POST", "/u/" + token, ONE_CLICK)[0] == 200
+        assert suppressed(ben, "kontakt@firma.de") and not suppressed(ben, "info@firma.at")
+        with smtplib.SMTP("127.0.0.1", ben.port, timeout=20) as client:
+            client.sendmail(FROM, ["kontakt@firma.de", "info@firma.at"], message("kontakt@firma.de", "team-2"))
+        assert prospects_reached(upstream.received[2:]) == [["info@firma.at"]]
+    finally:
+        endpoint.terminate()
+        _, err = endpoint.communicate(timeout=15)
+        anna.stop()
+        ben.stop()
+    assert endpoint.returncode == 0, err.decode()
+    assert b"kontakt@firma.de" not in err  # the log names the domain only

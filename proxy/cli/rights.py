@@ -34,7 +34,7 @@ from proxy.store import Store
 from proxy.store.contacts import ConsentKind, ConsentValue
 
 CONSENT_CHOICES = ("granted", "denied")
-SHOWN_FIELDS = ("name", "company", "role", "language", "country", "source", "reason")
+SHOWN_FIELDS = ("name", "company", "role", "language", "country", "source", "source_detail", "reason", "status")
 
 
 def normalised(address: str, policy: AddressPolicy) -> str:
@@ -229,7 +229,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pi = csub.add_parser(
         "import",
         help="import contacts from CSV (columns: address, name, company, role, language, country, "
-        "source, reason, tracking_consent, marketing_consent)",
+        "source, source_detail, reason, status, tracking_consent, marketing_consent)",
     )
     pi.add_argument("file")
     pi.add_argument(

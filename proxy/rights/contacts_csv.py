@@ -9,8 +9,12 @@ in any order; only ``address`` is required:
     role               their role or job title
     language           language for the disclosure footer and answers: ISO 639-1, e.g. de
     country            ISO 3166-1 alpha-2 country code, e.g. FR (decides the region's rules)
-    source             where the address was obtained, e.g. "company website, contact page"
+    source             where the address was obtained: a key of rules/sources.yaml such as
+                       trade_fair or company_website (said in each recipient's language), or own words
+    source_detail      the particulars, shown in brackets: the fair's or the list provider's name
     reason             the legitimate-interest reason for contacting this person
+    status             prospect (the default), customer, or inbound (they wrote to us first):
+                       customers and inbound contacts get no cold-mail footer
     tracking_consent   unknown, granted or denied (open tracking in the mail)
     marketing_consent  unknown, granted or denied (needed for consumer addresses)
 
@@ -38,6 +42,7 @@ from proxy.store import Store
 from proxy.store.contacts import IMPORTED_FIELDS
 
 COLUMNS = ("address", *IMPORTED_FIELDS)
+STATUS_VALUES = ("prospect", "customer", "inbound")
 ALIASES = {"email": "address", "e_mail": "address", "mail": "address", "email_address": "address"}
 CONSENT_VALUES = ("unknown", "granted", "denied")
 MAX_LENGTH = {"source": 500, "reason": 500}
@@ -130,6 +135,9 @@ def _check_value(column: str, value: str, policy: AddressPolicy) -> tuple[str, s
     if column == "country":
         code = value.upper()
         return code, None if _COUNTRY.fullmatch(code) else f"{value!r} is not a two-letter country code such as 'FR'"
+    if column == "status":
+        word = value.lower()
+        return word, None if word in STATUS_VALUES else f"{value!r} is not one of {', '.join(STATUS_VALUES)}"
     if column in ("tracking_consent", "marketing_consent"):
         word = value.lower()
         return word, None if word in CONSENT_VALUES else f"{value!r} is not one of {', '.join(CONSENT_VALUES)}"

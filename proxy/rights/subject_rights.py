@@ -67,10 +67,16 @@ async def export_personal_data(
     source, reason = provenance(
         rules.vocabulary, rules.footers, contact, code, sender.default_source, sender.default_reason
     )
+    # The data list names the source and reason as the footer did, not by their keys.
+    shown = dict(contact)
+    if contact.get("source") or contact.get("source_detail"):
+        shown["source"] = source.text
+    if contact.get("reason"):
+        shown["reason"] = reason.text
     answer = render_answer(
         answers,
         code,
-        held,
+        {**held, "contact": shown if contact else None},
         {
             "source": source.text,
             "reason": reason.text,
