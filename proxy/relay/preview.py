@@ -9,7 +9,7 @@ from proxy.config.settings import Config
 from proxy.relay.headers import message_id
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
 from proxy.relay.steps import message_steps
-from proxy.relay.steps.plan import plan_one
+from proxy.relay.steps.plan import own_domains, plan_one
 from proxy.relay.steps.recipients import first_refusal, recipient_checks
 from proxy.rules.ruleset import RuleSet
 from proxy.store import Store
@@ -73,7 +73,7 @@ async def explain_recipient(store: Store, rules: RuleSet, config: Config, addres
     refusal = await first_refusal(recipient_checks(), store, rules, address, plan.normalised)
     lines.append(f"RCPT answer: {refusal[1] if refusal else '250 (accepted)'}")
     plan.contact = await store.contact(plan.normalised)
-    plan_one(plan, rules, config.sender)
+    plan_one(plan, rules, config.sender, own_domains(config.sender.opt_out_address, config.sender, rules))
     contact = plan.contact or {}
     lines.append(f"contact record: {'yes' if plan.contact else 'no'}")
     lines.append(
@@ -87,6 +87,7 @@ async def explain_recipient(store: Store, rules: RuleSet, config: Config, addres
         if contact.get("language")
         else ("domain" if rules.regions.language_for(plan.domain) else "configured default")
     )
+    lines.append(f"recipient is: {plan.audience}")
     lines.append(f"footer: {plan.footer_kind or 'none'}, language {plan.language} (from {language_from})")
     if plan.footer_kind:
         lines.append(f"footer source sentence: {plan.footer_values['source']}")

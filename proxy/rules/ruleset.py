@@ -82,7 +82,7 @@ class RuleSet:
         """Beginnings of our own footer sentences, so a quoted footer is never read as a reply."""
         found: list[str] = []
         for texts in self.footers.languages.values():
-            for template in (texts.first_contact, texts.follow_up):
+            for template in (texts.first_contact, texts.follow_up, texts.consent):
                 for sentence in re.split(r"(?<=[.!?:])\s+|\n+", template):
                     words = sentence.split("{")[0].split()
                     if len(words) >= 4:
