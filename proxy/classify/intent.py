@@ -393,7 +393,8 @@ def read_sentences(
         cover = {lg: len({p for v in found.values() for p in v}) for lg, found in tagged.at.items()}
         best_cover = max(cover.values(), default=0)
         if guess in cover and cover[guess] >= best_cover - 1:
-            readers = [guess] + [lg for lg in ("en",) if lg != guess and cover.get(lg, 0) == best_cover]
+            # the reply's language, and any that knows strictly more of the sentence's words
+            readers = [guess] + [lg for lg, n in cover.items() if n > cover[guess]]
         else:
             readers = [lg for lg, n in cover.items() if n == best_cover]
         # The guessed language first, so that its reading wins a tie.
