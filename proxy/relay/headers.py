@@ -13,6 +13,17 @@ from proxy.mime.splice import Edit, apply_edits
 from proxy.mime.structure import Header, parse_headers
 
 
+def without_mbox_from_line(raw: bytes) -> bytes:
+    """A first line ``From sender date`` (an mbox separator, not a header) removed, as MTAs do.
+
+    Left in, it would end the header block at once: every header would be read as body text.
+    """
+    if not raw.startswith(b"From "):
+        return raw
+    end = raw.find(b"\n")
+    return b"" if end < 0 else raw[end + 1 :]
+
+
 def _fields(raw: bytes) -> tuple[list[Header], int]:
     headers, header_end, _ = parse_headers(raw, 0, len(raw))
     return headers, header_end

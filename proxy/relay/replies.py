@@ -19,6 +19,10 @@ NUL_IN_HEADER = (
     "550 5.6.0 Message refused: its header contains a NUL byte, which mail software may read "
     "as the end of the line; not sent"
 )
+NUL_IN_BODY = (
+    "550 5.6.0 Message refused: it contains a NUL byte, which mail cannot carry (servers cut or refuse it); "
+    "not sent: attach binary data as a file"
+)
 STORE_UNAVAILABLE = "451 4.3.0 Opt-out list cannot be read right now; not sent: send it again in a few minutes"
 INTERNAL_ERROR = "451 4.3.0 Internal error in the relay; not sent: send it again, and see gdpr-proxy status"
 QUEUE_UNAVAILABLE = (

@@ -33,7 +33,7 @@ from proxy.outbound.spool import Spool
 from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
 from proxy.relay.bcc import without_bcc
-from proxy.relay.headers import message_id
+from proxy.relay.headers import message_id, without_mbox_from_line
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
 from proxy.relay.steps import message_steps
 from proxy.relay.steps.recipients import RecipientRefusal, find_refusal, recipient_checks
@@ -217,7 +217,7 @@ class RelayHandler:
 
     async def _relay(self, envelope: Envelope) -> str:
         # Bcc recipients are in the envelope; the header would show them to everyone.
-        raw = without_bcc(envelope.original_content or b"")
+        raw = without_bcc(without_mbox_from_line(envelope.original_content or b""))
         # The pipeline holds the message from here on; a 25 MB attachment need not be kept twice.
         envelope.original_content = envelope.content = None
         transaction = self.transaction(envelope)

@@ -1,4 +1,4 @@
-"""Bare CR and bare LF: refused in headers, normalised in the body.
+"""Bare CR and bare LF: refused in headers, normalised in the body; NUL bytes refused anywhere.
 
 aiosmtpd hands over bare CR/LF unchanged.  In a header a bare LF becomes a second header
 once a parser reads it (``Subject: hi<LF>Bcc: victim@...``), so a header block that holds
@@ -29,6 +29,9 @@ def normalise_line_endings(raw: bytes) -> bytes:
         raise Reject(replies.BARE_EOL_IN_HEADER)
     if b"\x00" in header:
         raise Reject(replies.NUL_IN_HEADER)
+    if b"\x00" in raw:
+        # RFC 5322 allows no NUL anywhere; servers truncate or reject it: refused, never passed on.
+        raise Reject(replies.NUL_IN_BODY)
     if _has_bare_eol(raw):
         raw = raw[: end + 4] + _ANY_EOL.sub(b"\r\n", raw[end + 4 :])
     if raw and not raw.endswith(b"\r\n"):
