@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ _CLITICS = frozenset(
 
 
 def tokens(text: str) -> list[str]:
+    """The folded words of a text (a new list: callers may change it)."""
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for m in _WORD.finditer(fold(text)):
         word = m.group()
@@ -64,7 +71,7 @@ def tokens(text: str) -> list[str]:
             out.extend(tokens(tail))
         else:
             out.append(word.replace("'", ""))
-    return out
+    return tuple(out)
 
 
 GAP = "..."
@@ -398,6 +405,7 @@ def is_cyrillic(word: str) -> bool:
     return any("\u0400" <= ch <= "\u04ff" for ch in word)
 
 
+@functools.lru_cache(maxsize=65536)
 def skeleton(word: str) -> str:
     """The rough Latin shape of a Cyrillic or Latin word, for transliterated replies."""
     star = word.endswith("*")
