@@ -161,7 +161,7 @@ SENDER = SenderConfig(
 # (or names of no language): the scan below may not count them.
 SHARED = {
     "fr": {"source", "services", "stop", "mail", "art"},
-    "de": {"stop", "mail", "art", "in", "an", "was"},
+    "de": {"stop", "mail", "art", "in", "an", "was", "name", "website"},  # German says "Website" too
     "pl": {"stop", "mail", "art", "by", "to"},
     "it": {"stop", "mail", "art", "no", "in", "privacy", "gdpr"},  # Italian says "privacy" and "GDPR"
     "es": {"stop", "mail", "art", "no"},
