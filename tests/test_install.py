@@ -51,7 +51,7 @@ def installed(tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_shipped_rules_and_units(installed):
     wheel = next(installed.parent.parent.parent.glob("dist/*.whl"))
     listing = run(installed.parent / "python", "-m", "zipfile", "-l", wheel)
-    for name in ("answers", "footers", "freemail", "optout", "policies", "regions", "trackers"):
+    for name in ("answers", "footers", "freemail", "policies", "regions", "trackers", "replies/en", "replies/quoting"):
         assert f"proxy/rules/shipped/{name}.yaml" in listing
     assert "proxy/service/systemd/gdpr-mail-proxy.service" in listing
 
