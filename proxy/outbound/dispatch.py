@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from proxy.outbound.dsn import bounce_message
-from proxy.outbound.spool import Spool
+from proxy.outbound.spool import Reservation, Spool
 from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
 from proxy.relay.pipeline import MessageContext
@@ -38,6 +38,22 @@ async def dispatch(
     ctx: MessageContext, upstream: Upstream, spool: Spool, connect_wait: float | None = None
 ) -> DispatchOutcome:
     """``connect_wait``: how long the client waits for the upstream to answer before its mail is queued."""
+    try:
+        # Room for every copy first: a full or read-only queue is found out before anything goes
+        # out, so the client is never told "not sent" about mail that was partly sent.
+        reservation = await asyncio.to_thread(spool.reserve, [len(v.raw) for v in ctx.versions])
+    except OSError as exc:
+        log.error("%s cannot write to the queue %s: %s; nothing sent", ctx.label, spool.directory, exc.strerror)
+        return DispatchOutcome(reply=replies.QUEUE_FULL, upstream_code=452)
+    try:
+        return await _dispatch(ctx, upstream, spool, reservation, connect_wait)
+    finally:
+        await asyncio.to_thread(reservation.release)
+
+
+async def _dispatch(
+    ctx: MessageContext, upstream: Upstream, spool: Spool, reservation: Reservation, connect_wait: float | None
+) -> DispatchOutcome:
     outcome = DispatchOutcome(reply="")
     temporary: list[tuple[bytes, list[str], str]] = []  # (version bytes, recipients, error)
     permanent: list[tuple[bytes, dict[str, tuple[int, str]]]] = []
@@ -62,23 +78,42 @@ async def dispatch(
         outcome.reply = replies.upstream_failure(code, text)
         outcome.upstream_code = code
         return outcome
-    try:
-        for raw, rcpts, error in temporary:
+    lost: list[str] = []
+    for raw, rcpts, error in temporary:
+        reserved = reservation.take(len(raw))
+        try:
             await asyncio.to_thread(
-                spool.put, ctx.mail_from, rcpts, raw, ctx.message_id, smtputf8=ctx.smtputf8, error=error
+                spool.put,
+                ctx.mail_from,
+                rcpts,
+                raw,
+                ctx.message_id,
+                smtputf8=ctx.smtputf8,
+                error=error,
+                reserved=reserved,
             )
             outcome.queued.extend(rcpts)
-    except OSError as exc:
-        # The client keeps the message: sending it again may repeat a copy that went out
-        # already, which is better than losing one (at least once, never zero).
-        log.error("%s cannot write to the queue %s: %s", ctx.label, spool.directory, exc.strerror)
+        except OSError as exc:  # only where the space could not be reserved (or the disk failed)
+            log.error("%s cannot write to the queue %s: %s", ctx.label, spool.directory, exc.strerror)
+            lost.extend(rcpts)
+            if reserved is not None:
+                reserved.unlink(missing_ok=True)
+    if lost and not outcome.delivered and not outcome.queued:
+        # Nothing went out: the client keeps the message and sends it again, no copy repeated.
         outcome.reply, outcome.upstream_code = replies.QUEUE_UNAVAILABLE, 451
         return outcome
     for raw, refused in permanent:
         if ctx.mail_from:
             bounce = bounce_message(ctx.mail_from, raw, refused, ctx.config.listen.hostname)
-            await asyncio.to_thread(spool.put, "", [ctx.mail_from], bounce, None, is_bounce=True)
+            try:
+                await asyncio.to_thread(spool.put, "", [ctx.mail_from], bounce, None, is_bounce=True)
+            except OSError as exc:  # the copies that went out stay sent: the answer below says the rest
+                log.error("%s bounce for %d recipient(s) not queued: %s", ctx.label, len(refused), exc.strerror)
         outcome.bounced.extend(refused)
+    if lost:
+        # Some copies went out: "not sent" would make the client send them all again.
+        outcome.reply = replies.partly_sent(len(outcome.delivered), len(outcome.queued), lost)
+        return outcome
     if outcome.queued and not outcome.delivered:
         outcome.upstream_code = 451
         outcome.reply = replies.queued(unreachable is not None, len(outcome.queued), captured=upstream.captures)

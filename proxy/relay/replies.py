@@ -29,6 +29,10 @@ QUEUE_UNAVAILABLE = (
     "451 4.3.0 Your mail server cannot take the message now and the relay cannot write it to its queue "
     "(disk full?); not sent: send it again later"
 )
+QUEUE_FULL = (
+    "452 4.3.1 The relay's queue is full or cannot be written (disk full?); nothing was sent: "
+    "send it again later, and see gdpr-proxy status"
+)
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients for one message; send the rest in another message"
 SIGNED_REFUSED = (
     "554 5.7.0 Signed or encrypted message refused by policy: the disclosure footer cannot be added "
@@ -102,6 +106,16 @@ def accepted(delivered: int, queued: int = 0, bounced: int = 0, captured: bool =
     if bounced:
         text += f"; {bounced} refused by your server, you will get a bounce"
     return text
+
+
+def partly_sent(delivered: int, queued: int, lost: list[str]) -> str:
+    """Some copies went out, others could be neither sent nor queued: the truth, never "not sent"."""
+    shown = ", ".join(f"<{a}>" for a in lost[:3]) + (" ..." if len(lost) > 3 else "")
+    held = f", {queued} held for retry" if queued else ""
+    return ascii_text(
+        f"250 2.0.0 Sent to {delivered} recipient(s){held}; NOT sent to {shown}: the relay's queue could not be "
+        "written (disk full?). Send it again to those recipients only"
+    )
 
 
 def upstream_failure(code: int, message: str) -> str:
