@@ -97,6 +97,9 @@ class RelayedMixin(StoreBase):
 
     async def unsubscribe_key(self) -> bytes:
         """The key that signs one-click unsubscribe links; one per store, so a team's relays share it."""
+        cached: bytes | None = self.__dict__.get("_unsubscribe_key")
+        if cached is not None:  # it never changes once written: one read per process
+            return cached
         query = "SELECT value FROM meta WHERE key = 'unsubscribe_key'"
         row = await self._one(query)
         if row is None:  # the first relay of a team to ask writes it; every one reads back that one
@@ -106,7 +109,9 @@ class RelayedMixin(StoreBase):
             )
             row = await self._one(query)
         assert row is not None
-        return bytes.fromhex(str(row[0]))
+        key = bytes.fromhex(str(row[0]))
+        self.__dict__["_unsubscribe_key"] = key
+        return key
 
     async def recipients_of(self, message_ids: Iterable[str]) -> list[str]:
         """Addresses a relayed message went to, for replies that follow In-Reply-To/References."""
