@@ -252,3 +252,21 @@ async def test_access_answers_speak_the_footers_language_and_words(tmp_path):
     assert "Zgoda na e-maile marketingowe: udzielona" in consent_line
     assert "Zgoda na śledzenie otwarć: odmówiona" in consent_line
     assert not {"marketing", "tracking", "trade_fair"} & set(re.findall(r"[a-z_]+", consent_line + text))
+
+
+def test_rules_check_names_a_footer_that_hides_the_source(tmp_path, capsys):
+    from proxy.cli.commands import main as gdpr_proxy
+    from proxy.rules.ruleset import SHIPPED_RULES
+    from tests.harness import write_config
+
+    config = write_config(tmp_path, {})
+    rules = tmp_path / "user-rules"
+    rules.mkdir()
+    text = (SHIPPED_RULES / "footers.yaml").read_text()
+    (rules / "footers.yaml").write_text(text.replace("aus folgender Quelle: {source}", "aus öffentlichen Quellen"))
+    assert gdpr_proxy(["-c", str(config), "rules", "check"]) != 0
+    err = capsys.readouterr().err
+    assert "languages.de.first_contact: must say where the address came from: {source} is missing" in err
+    (rules / "footers.yaml").write_text(text)
+    assert gdpr_proxy(["-c", str(config), "rules", "check"]) == 0
+    assert "sources.yaml: OK (shipped)" in capsys.readouterr().out
