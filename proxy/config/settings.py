@@ -130,6 +130,8 @@ class SmtpConfig:
     tls_key: str | None = None
     timeout_seconds: PositiveFloat = 300.0
     max_connections: Positive = 100
+    # One address beyond loopback holds at most this many (loopback clients have slots of their own).
+    max_connections_per_client: Positive = 20
     auth_failures_per_minute: Positive = 5
     # notify_sender: refused recipients are left out at the end of DATA and the sender gets a
     # notice (what desktop clients need); refuse_at_rcpt: a 550 per RCPT, for scripts that read it.
