@@ -222,7 +222,7 @@ class Lexicon:
             variants = []
             for rule in concepts.get("prefix_variants", ()):
                 a, _, b = rule.partition(">")
-                variants.append(("".join(tokens(a)), "".join(tokens(b))))
+                variants.append((fold(a).strip(), fold(b).strip()))  # "l-" keeps its hyphen
             if variants:
                 lex.prefix_variants[lang] = tuple(v for v in variants if v[0])
             endings = [t for e in concepts.get("past_endings", ()) for t in tokens(e)]
