@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -251,7 +253,7 @@ class SmtpUpstream:
             await _reset(smtp)
             return result
         try:
-            await smtp.data(raw)
+            await send_data(smtp, raw, self.config.timeout_seconds)
         except aiosmtplib.SMTPResponseException as exc:
             await _reset(smtp)
             refused = {r: (exc.code, exc.message) for r in result.accepted}
@@ -266,6 +268,70 @@ class SmtpUpstream:
                 await asyncio.wait_for(smtp.quit(), 2)
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 smtp.close()
+
+
+DATA_CHUNK = 256 * 1024
+_ANY_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def data_chunks(raw: bytes, size: int = DATA_CHUNK) -> Iterator[bytes | memoryview]:
+    """``raw`` as the DATA payload, in pieces of about ``size``: CRLF line endings, leading dots
+    doubled (RFC 5321 4.5.2), the final CRLF and the lone dot.
+
+    aiosmtplib builds the whole payload with two regular-expression passes, two more copies
+    of a 25 MB message; here each piece ends at a line end, so it is stuffed on its own, and a
+    piece with nothing to change is handed on as a slice of the message, not a copy.
+    """
+    view = memoryview(raw)
+    pos, end = 0, len(raw)
+    while pos < end:
+        stop = raw.find(b"\n", min(pos + size, end) - 1)
+        stop = end if stop < 0 else stop + 1
+        crlf = raw.count(b"\r\n", pos, stop)
+        if raw.count(b"\n", pos, stop) != crlf or raw.count(b"\r", pos, stop) != crlf:
+            fixed = _ANY_EOL.sub(b"\r\n", raw[pos:stop])
+            if fixed.startswith(b".") or b"\n." in fixed:
+                fixed = (b"." if fixed.startswith(b".") else b"") + fixed.replace(b"\n.", b"\n..")
+            yield fixed
+        elif raw.startswith(b".", pos) or raw.find(b"\n.", pos, stop) >= 0:
+            piece = raw[pos:stop]
+            yield (b"." if piece.startswith(b".") else b"") + piece.replace(b"\n.", b"\n..")
+        else:
+            yield view[pos:stop]
+        pos = stop
+    yield b".\r\n" if raw.endswith((b"\n", b"\r")) else b"\r\n.\r\n"
+
+
+async def send_data(smtp: aiosmtplib.SMTP, raw: bytes, timeout: float | None) -> None:
+    """DATA with the message written piece by piece (``data_chunks``), waiting whenever the
+    socket's buffer is full, so a large message is never copied whole for sending.
+
+    aiosmtplib has no way to send a payload in pieces, so this does what its ``data()`` does
+    on its protocol object; should that change shape, ``data()`` itself is used.
+    """
+    protocol = smtp.protocol
+    lock = getattr(protocol, "_command_lock", None)
+    drain = getattr(protocol, "_drain_helper", None)
+    if protocol is None or lock is None or drain is None or not hasattr(protocol, "_response_pending"):
+        await smtp.data(raw)
+        return
+    try:
+        async with lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            start = await protocol.read_response(timeout=timeout)
+            if start.code != 354:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            protocol._response_pending = True
+            for piece in data_chunks(raw):
+                protocol.write(piece)  # type: ignore[arg-type]  # the transport takes any bytes-like object
+                await drain()
+            response = await protocol.read_response(timeout=timeout)
+            if response.code != 250:
+                raise aiosmtplib.SMTPDataError(response.code, response.message)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError):
+        smtp.close()
+        raise
 
 
 async def _reset(smtp: aiosmtplib.SMTP) -> None:

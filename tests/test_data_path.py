@@ -1,0 +1,127 @@
+"""The message's own way through the relay's edges: the DATA reader (pieces, one join, dots
+undone once) and the upstream DATA writer (pieces, dots doubled, line endings), each checked
+over real sockets against the line-by-line rules of RFC 5321 that aiosmtpd and aiosmtplib
+implement."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+
+import pytest
+from aiosmtplib.protocol import PERIOD_REGEX
+
+from proxy.outbound.upstream import data_chunks
+from proxy.relay.smtp import read_data
+
+
+def reference_unstuff(payload: bytes) -> bytes:
+    """aiosmtpd's reading: lines end at CRLF; the first ".\\r\\n" line ends the data; one
+    leading dot is dropped from every other line."""
+    lines = re.findall(rb".*?\r\n", payload, re.S)
+    out = []
+    for line in lines:
+        if line == b".\r\n":
+            break
+        out.append(line[1:] if line.startswith(b".") else line)
+    return b"".join(out)
+
+
+def reference_stuff(raw: bytes) -> bytes:
+    """aiosmtplib's writing: line endings made CRLF, leading dots doubled, final CRLF and dot."""
+    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    return PERIOD_REGEX.sub(b"..", raw) + b".\r\n"
+
+
+async def read_over_socket(
+    payload: bytes, limit: int | None, piece: int, after: bytes = b""
+) -> tuple[bytes | None, bytes]:
+    """Send payload (+ what a pipelining client sends next) in pieces of ``piece`` bytes over
+    a real loopback connection; what read_data returned and what the stream still holds."""
+    result: asyncio.Future[tuple[bytes | None, bytes]] = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reader._limit = 256 * 1024  # type: ignore[attr-defined]  # as RelaySMTP sets it for DATA
+        data = await read_data(reader, limit)
+        rest = await reader.readexactly(len(after))
+        result.set_result((data, rest))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    stream = payload + after
+    for i in range(0, len(stream), piece):
+        writer.write(stream[i : i + piece])
+        await writer.drain()
+    try:
+        return await asyncio.wait_for(result, 10)
+    finally:
+        writer.close()
+        server.close()
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 1000, 1 << 20])
+async def test_reader_ends_at_the_lone_dot_and_undoes_transparency(piece: int) -> None:
+    message = b"Subject: x\r\n\r\n..leading dot\r\nend.\r\n\r\nno end\n.\r\n...\r\nlast\r\n"
+    payload = message + b".\r\n"
+    data, rest = await read_over_socket(payload, None, piece, after=b"QUIT\r\n")
+    assert data == reference_unstuff(payload)
+    assert data == b"Subject: x\r\n\r\n.leading dot\r\nend.\r\n\r\nno end\n.\r\n..\r\nlast\r\n"
+    assert rest == b"QUIT\r\n"  # the pipelined command after the data is left for aiosmtpd
+
+
+async def test_reader_empty_message_and_leading_dot() -> None:
+    assert (await read_over_socket(b".\r\n", None, 1))[0] == b""
+    assert (await read_over_socket(b".a\r\n.\r\n", None, 2))[0] == b"a\r\n"
+
+
+async def test_reader_matches_line_by_line_reading_on_random_input() -> None:
+    rng = random.Random(17)
+    alphabet = [b"a", b".", b"\r", b"\n", b"\r\n", b"\r\n.", b"..", b"x" * 50]
+    for _ in range(150):
+        body = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        payload = reference_stuff(body)
+        data, _ = await read_over_socket(payload, None, rng.randint(1, 40))
+        assert data == reference_unstuff(payload), body
+
+
+async def test_reader_refuses_too_much_but_reads_to_the_end() -> None:
+    payload = b"x" * 70 + b"\r\n"
+    data, rest = await read_over_socket(payload * 500 + b".\r\n", 20_000, 4096, after=b"RSET\r\n")
+    assert data is None and rest == b"RSET\r\n"
+    data, _ = await read_over_socket(payload * 200 + b".\r\n", 20_000, 4096)
+    assert data == payload * 200
+
+
+async def test_reader_takes_a_large_message_in_large_pieces() -> None:
+    body = (b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n") * 40_000
+    data, _ = await read_over_socket(body + b".\r\n", None, 65536)
+    assert data == body
+
+
+def test_writer_matches_aiosmtplib_on_random_input() -> None:
+    rng = random.Random(5)
+    alphabet = [b"a", b".", b"\r", b"\n", b"\r\n", b"x" * 5, b"\r\n.", b".."]
+    for _ in range(5_000):
+        raw = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        pieces = list(data_chunks(raw, size=rng.randint(1, 8)))
+        assert b"".join(bytes(p) for p in pieces) == reference_stuff(raw), raw
+
+
+def test_writer_hands_on_clean_pieces_without_copying() -> None:
+    raw = b"line of a clean message\r\n" * 50_000
+    pieces = list(data_chunks(raw))
+    assert len(pieces) > 4 and all(isinstance(p, memoryview) for p in pieces[:-1])
+    assert pieces[-1] == b".\r\n"
+    assert all(len(p) <= 256 * 1024 + 30 for p in pieces)
+
+
+async def test_reader_and_writer_round_trip() -> None:
+    raw = b"From: a@b.example\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n"
+    payload = b"".join(bytes(p) for p in data_chunks(raw, size=4))
+    data, _ = await read_over_socket(payload, None, 5)
+    assert data == raw
