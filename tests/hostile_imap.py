@@ -162,6 +162,15 @@ class _Session:
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line + b"\n"
 
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            got = self.sock.recv(65536)
+            if not got:
+                raise ConnectionError("client hung up in a literal")
+            self.buffer += got
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
     def send(self, data: bytes | memoryview) -> None:
         self.sock.sendall(data)
         with self.server._lock:
@@ -232,6 +241,15 @@ class _Session:
                 server.stored.append((int(rest.split(" ", 1)[0]), rest))
         elif command == "IDLE":
             return self.idle(tag)
+        elif command == "APPEND":  # the relay's notices to its user land in the mailbox like any mail
+            m = re.search(r"\{(\d+)\}$", rest)
+            if m is None:
+                self.line(f"{tag} BAD APPEND without a literal")
+                return True
+            self.line("+ ready for the message")
+            raw = self.read_exact(int(m.group(1)))
+            self.readline()  # the CRLF that ends the command
+            server.add(Message(raw))
         elif command == "LOGOUT":
             self.line("* BYE logging out")
             self.line(f"{tag} OK LOGOUT completed")
