@@ -125,3 +125,44 @@ async def test_reader_and_writer_round_trip() -> None:
     payload = b"".join(bytes(p) for p in data_chunks(raw, size=4))
     data, _ = await read_over_socket(payload, None, 5)
     assert data == raw
+
+
+class _Handler:
+    async def handle_DATA(self, *args: object) -> str:
+        return "250 OK"
+
+    async def handle_EHLO(
+        self, server: object, session: object, envelope: object, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return responses
+
+
+async def test_second_connection_gets_the_first_ones_introspection() -> None:
+    import inspect
+
+    import aiosmtpd.smtp as aiosmtpd_smtp
+    from aiosmtpd.smtp import SMTP
+
+    from proxy.relay.reuse import IntrospectOnce
+
+    class Reusing(IntrospectOnce, SMTP):
+        pass
+
+    handler = _Handler()
+    plain = SMTP(handler, hostname="relay.test")
+    first, second = Reusing(handler, hostname="relay.test"), Reusing(handler, hostname="relay.test")
+    for server in (first, second):
+        assert sorted(server._smtp_methods) == sorted(plain._smtp_methods)
+        assert all(m.__self__ is server for m in server._smtp_methods.values())  # never the first object's
+        assert sorted(server._auth_methods) == sorted(plain._auth_methods)
+        assert set(server._handle_hooks) == {"DATA", "EHLO"} and server._ehlo_hook_ver == "new"
+    assert aiosmtpd_smtp.inspect is inspect and "dir" not in vars(aiosmtpd_smtp)
+    for arg in [
+        "<anna@nordlicht.example>",
+        "anna@nordlicht.example SIZE=5",
+        "<broken",
+        "",
+        '<"a b"@x.example> BODY=8BITMIME',
+        "<" + "l" * 70 + "@x.example>",
+    ]:
+        assert second._getaddr(arg) == plain._getaddr(arg), arg
