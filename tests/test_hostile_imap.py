@@ -24,6 +24,7 @@ from proxy.watcher.imap.follow import FetchedMessage, ImapWatcher
 from proxy.watcher.imap.parse import ParseError, nest, tokenize
 from tests.harness import upstream_settings, wait_until, write_config
 from tests.hostile_imap import Behaviour, HostileImap, Message, deep_bodystructure, hostile_server, reply
+from tests.pg_server import pg_url, postgres_server  # noqa: F401 (fixtures)
 from tests.ports import free_port
 from tests.upstream import RecordingServer
 
@@ -303,10 +304,17 @@ async def test_a_long_healthy_session_starts_the_back_off_over() -> None:
     assert server.connections >= 7, server.connections
 
 
-async def test_the_store_keeps_what_was_skipped_and_why(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_the_store_keeps_what_was_skipped_and_why(store_target: str) -> None:
     from proxy.store import Store
 
-    store = await Store.open(tmp_path / "store.db")
+    store = await Store.open(store_target)
     try:
         handler = Recorder()
         with hostile_server(Message(reply(1), broken_fetch=True), Message(reply(2))) as server:
@@ -316,11 +324,12 @@ async def test_the_store_keeps_what_was_skipped_and_why(tmp_path: Path) -> None:
             await until(lambda: handler.uids == [2])
             stop.set()
             await asyncio.wait_for(task, 5)
+        await store.record_unreadable(watcher.account, "INBOX", server.uidvalidity, 1, "seen again")  # no duplicate
         [row] = await store.unreadable_messages()
         assert (row["account"], row["folder"], row["uidvalidity"], row["uid"]) == (
             watcher.account, "INBOX", server.uidvalidity, 1
         )
-        assert "cannot be read" in row["reason"]
+        assert row["reason"] == "seen again"
         assert await store.get_checkpoint(watcher.account, "INBOX") == (server.uidvalidity, 2)
     finally:
         await store.close()
