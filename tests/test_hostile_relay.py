@@ -596,13 +596,21 @@ class RemoteClient(RawClient):
         self.greeting = self.reply()
 
 
-def test_remote_slowloris_cannot_lock_out_local_users(upstream, relay_to, monkeypatch, certificate):
+@pytest.mark.parametrize("per_client", [2, 4], ids=["per-client-limit", "all-remote-slots-taken"])
+def test_remote_slowloris_cannot_lock_out_local_users(upstream, relay_to, monkeypatch, certificate, per_client):
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to attack from")
     cert, key = certificate
     relay = relay_to(
-        **remote_auth_settings(monkeypatch, tls_certificate=cert, tls_key=key, max_connections=4, timeout_seconds=30)
+        **remote_auth_settings(
+            monkeypatch,
+            tls_certificate=cert,
+            tls_key=key,
+            max_connections=4,
+            max_connections_per_client=per_client,
+            timeout_seconds=30,
+        )
     )
     held: list[RemoteClient] = []
     refused = 0
@@ -619,8 +627,7 @@ def test_remote_slowloris_cannot_lock_out_local_users(upstream, relay_to, monkey
             else:
                 refused += 1
                 attacker.close()
-        assert refused > 0, "one remote client took twelve connections"
-        assert len(held) < 4, f"one remote client holds {len(held)} of 4 connections"
+        assert (len(held), refused) == (per_client, 12 - per_client), f"one remote client holds {len(held)}"
         # Local users get in at once, while the remote client keeps its connections busy.
 
         for _ in range(3):

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from proxy.addresses import AddressError, domain_of, normalise
 from proxy.config.secrets import SecretError, read_secret
@@ -34,6 +34,7 @@ from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
 from proxy.relay.bcc import without_bcc
 from proxy.relay.headers import message_id, without_mbox_from_line
+from proxy.relay.limits import ConnectionSlots
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
 from proxy.relay.steps import message_steps
 from proxy.relay.steps.recipients import RecipientRefusal, find_refusal, recipient_checks
@@ -358,45 +359,73 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None) -> bytes | 
     return data
 
 
-class ConnectionCount:
-    """Open client connections of one server, for its max_connections limit."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.open = 0
-
-
 class RelaySMTP(SMTP):
-    """aiosmtpd's server with a cap on concurrent connections and a 421 for idle clients.
+    """aiosmtpd's server with connection slots per client address and a 421 for idle clients.
 
-    Idle means no bytes at all: the watchdog is fed by every ``data_received`` (the protocol's
-    public entry), so a slow but active upload is never cut, and a silent client is told why
-    it is closed (RFC 5321 4.5.3.2) before aiosmtpd's own, later timer would close it silently.
+    Idle means no progress: no command that moves a transaction on (NOOP, RSET, HELP and VRFY
+    alone do not, so a client cannot hold a slot by sending NOOP for ever) and, while the
+    message is uploaded, no bytes at all (the watchdog is fed by every ``data_received``, so a
+    slow but active upload is never cut).  A silent client is told why it is closed (RFC 5321
+    4.5.3.2) before aiosmtpd's own, later timer would close it silently.  While the relay
+    itself works on a message the client waits, and is not idle.
     """
 
-    connections = ConnectionCount(100)  # replaced per server by smtp_factory
+    connections = ConnectionSlots(100)  # replaced per server by smtp_factory
     idle_seconds = 300.0  # replaced per server by smtp_factory
-    _counted = False
-    _last_bytes = 0.0
+    _client: str | None = None  # the client's address while it holds a slot
+    _active = 0.0  # when the client last made progress
+    _before_command = 0.0
+    _uploading = False
+    _relaying = False
     _watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._counted:  # STARTTLS: the same connection gets a new TLS transport
+        if self._client is not None:  # STARTTLS: the same connection gets a new TLS transport
             super().connection_made(transport)
             return
-        if self.connections.open >= self.connections.limit:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "127.0.0.1"  # no address: a local socket
+        if not self.connections.admit(client):
             transport.write(b"421 4.7.0 Too many connections to the relay; try again shortly\r\n")  # type: ignore[attr-defined]
             transport.close()
             return
-        self._counted = True
-        self.connections.open += 1
+        self._client = client
         super().connection_made(transport)
-        self._last_bytes = self.loop.time()
+        self._active = self.loop.time()
         self._watch(self.idle_seconds)
 
     def data_received(self, data: bytes) -> None:
-        self._last_bytes = self.loop.time()
+        if self._uploading:
+            self._active = self.loop.time()
         super().data_received(data)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd calls this before every command it accepts: progress, unless the command is junk.
+        self._before_command, self._active = self._active, self.loop.time()
+        super()._reset_timeout(duration)
+
+    def _junk(self) -> None:
+        self._active = self._before_command
+
+    @syntax("NOOP [ignored]")
+    async def smtp_NOOP(self, arg: str) -> None:
+        self._junk()
+        await super().smtp_NOOP(arg)
+
+    @syntax("RSET")
+    async def smtp_RSET(self, arg: str) -> None:
+        self._junk()
+        await super().smtp_RSET(arg)
+
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str) -> None:
+        self._junk()
+        await super().smtp_HELP(arg)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str) -> None:
+        self._junk()
+        await super().smtp_VRFY(arg)
 
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA command with the message read by ``read_data`` (in pieces, held once)."""
@@ -416,6 +445,7 @@ class RelaySMTP(SMTP):
         line_limit = getattr(reader, "_limit", None)
         if isinstance(line_limit, int):
             reader._limit = max(line_limit, DATA_CHUNK)  # type: ignore[attr-defined]
+        self._uploading = True
         try:
             content = await read_data(reader, self.data_size_limit)
         except (asyncio.CancelledError, asyncio.IncompleteReadError):
@@ -423,6 +453,7 @@ class RelaySMTP(SMTP):
             self._writer.close()
             raise asyncio.CancelledError from None
         finally:
+            self._uploading = False
             if isinstance(line_limit, int):
                 reader._limit = line_limit  # type: ignore[attr-defined]
         if content is None:
@@ -430,7 +461,12 @@ class RelaySMTP(SMTP):
             self._set_post_data_state()
             return
         self.envelope.content = self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
+        self._relaying = True
+        try:
+            status = await self._call_handler_hook("DATA")
+        finally:
+            self._relaying = False
+            self._active = self.loop.time()  # the client waited for us: its idle time starts now
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
 
@@ -438,16 +474,16 @@ class RelaySMTP(SMTP):
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if self._counted:
-            self._counted = False
-            self.connections.open -= 1
+        if self._client is not None:
+            self.connections.leave(self._client)
+            self._client = None
             super().connection_lost(error)
 
     def _watch(self, delay: float) -> None:
         self._watchdog = self.loop.call_later(delay, self._check_idle)
 
     def _check_idle(self) -> None:
-        silent = self.loop.time() - self._last_bytes
+        silent = 0.0 if self._relaying else self.loop.time() - self._active
         if silent < self.idle_seconds:
             self._watch(self.idle_seconds - silent)
             return
@@ -464,7 +500,7 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
         Authenticator(config.smtp.users, config.smtp.auth_failures_per_minute) if config.smtp.users else None
     )
 
-    connections = ConnectionCount(config.smtp.max_connections)
+    connections = ConnectionSlots(config.smtp.max_connections, config.smtp.max_connections_per_client)
     # aiosmtpd would look this up (reverse DNS, blocking the event loop) for every connection.
     hostname = config.listen.hostname or socket.getfqdn()
 
