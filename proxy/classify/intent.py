@@ -216,12 +216,12 @@ class _Concepts:
 
     def told(self, name: str) -> bool:
         """A free ``name`` in a clause that does not report the past ("we have removed our
-        old supplier"), or any with a request word ("I asked you to remove me")."""
+        old supplier", "I deleted your mail by mistake"), or in one with a request word of
+        its own ("I asked you to remove me")."""
         free = self.free.get(name, ())
-        if self.has("please", "want"):
-            return bool(free)
+        asking = {self.clause[p] for k in ("please", "want") for p in self.pos.get(k, ())}
         marked = set(self.pos.get("past", ()))
-        past = {self.clause[p] for p in marked}
+        past = {self.clause[p] for p in marked} - asking
         lead = self.leading_word
         # an imperative leads its sentence ("Slett alle opplysninger dere har om meg"), unless
         # the verb itself is in the past ("Poistin vahingossa viestisi")
