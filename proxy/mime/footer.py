@@ -8,7 +8,7 @@ from .bodies import visible_bodies
 from .headers import set_header
 from .html import footer_insertion_point
 from .splice import Edit, apply_edits
-from .structure import Part, has_protected_part, scan
+from .structure import Part, has_protected_part, rebase, remember, shared_scan
 from .textbody import TextBody, TextEdit
 from .wrap import wrap_footer
 
@@ -31,7 +31,7 @@ def insert_footer(raw: bytes, text_footer: str, html_footer: str) -> FooterOutco
 
     Raises MimeError if a body cannot be decoded or re-encoded safely.
     """
-    root = scan(raw)
+    root = shared_scan(raw)
     if has_protected_part(raw, root):
         return FooterOutcome(raw, 0, "signed or encrypted")
     if root.header(MARKER_HEADER) is not None:
@@ -54,7 +54,14 @@ def insert_footer(raw: bytes, text_footer: str, html_footer: str) -> FooterOutco
     if not changed:
         return FooterOutcome(raw, 0, "already has a footer")
     edits += set_header(raw, root, MARKER_HEADER, "added")
-    return FooterOutcome(apply_edits(raw, edits), changed)
+    return FooterOutcome(_applied(raw, root, edits), changed)
+
+
+def _applied(raw: bytes, root: Part, edits: list[Edit]) -> bytes:
+    """The edited message; its tree is derived from root for the steps that read it next."""
+    new = apply_edits(raw, edits)
+    remember(new, rebase(root, [(e.start, e.end, len(e.data)) for e in edits], new))
+    return new
 
 
 def _html_edit(body: TextBody, html_footer: str) -> TextEdit | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from .bodies import html_bodies
 from .html import Tag, find_tags, parse_tag
 from .splice import Edit, apply_edits
-from .structure import has_protected_part, scan
+from .structure import has_protected_part, rebase, remember, shared_scan
 from .textbody import TextBody, TextEdit
 from .trackers import CompiledTrackers, TrackerRules, compile_rules, link_target
 
@@ -72,7 +72,7 @@ def strip_trackers(
 
     Raises MimeError if an HTML body that needs changing cannot be decoded or re-encoded.
     """
-    root = scan(raw)
+    root = shared_scan(raw)
     if has_protected_part(raw, root):
         return TrackerOutcome(raw)
     compiled = compile_rules(rules)
@@ -89,7 +89,9 @@ def strip_trackers(
             unwrapped += finder.unwrapped
     if not edits:
         return TrackerOutcome(raw)
-    return TrackerOutcome(apply_edits(raw, edits), removed, unwrapped)
+    new = apply_edits(raw, edits)
+    remember(new, rebase(root, [(e.start, e.end, len(e.data)) for e in edits], new))
+    return TrackerOutcome(new, removed, unwrapped)
 
 
 def find_in_html(text: str, rules: CompiledTrackers, sender_domain: str | None, unwrap_links: bool) -> _Finder:

@@ -207,7 +207,7 @@ def _scan(raw: bytes, start: int, end: int, depth: int, default_type: str, outer
 
 def is_signed_or_encrypted(raw: bytes) -> bool:
     """True if any part is signed or encrypted (S/MIME, PGP/MIME or inline PGP)."""
-    return has_protected_part(raw, scan(raw))
+    return has_protected_part(raw, shared_scan(raw))
 
 
 def has_protected_part(raw: bytes, root: Part) -> bool:
@@ -221,3 +221,121 @@ def has_protected_part(raw: bytes, root: Part) -> bool:
         ):
             return True
     return False
+
+
+# -- sharing one scan between the edits of one message ---------------------------------------
+#
+# The signed check, the footer, the tracker removal and the read-receipt step each read the
+# structure of the same version of a message.  An edit returns new bytes, so the tree of the
+# result is derived from the tree before it (``rebase``: shifted where nothing changed, read
+# again only where something did) and remembered for those bytes; ``scan`` answers from what
+# is remembered when it is asked about the very same bytes object.  The pipeline forgets
+# everything when a message is done, so no message is held longer than it is processed.
+
+_REMEMBERED_MAX = 16
+_remembered: dict[int, tuple[bytes, Part]] = {}
+
+
+def remember(raw: bytes, root: Part) -> None:
+    """``root`` is the tree of ``raw``: the next ``scan(raw)`` of this very object returns it."""
+    while len(_remembered) >= _REMEMBERED_MAX:
+        try:
+            _remembered.pop(next(iter(_remembered)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
+            break
+    _remembered[id(raw)] = (raw, root)  # holding raw keeps its id from being reused
+
+
+def forget() -> None:
+    """Drop every remembered tree (and the messages they hold)."""
+    _remembered.clear()
+
+
+def shared_scan(raw: bytes) -> Part:
+    """``scan(raw)``, answered from a remembered tree of this same bytes object when there is one."""
+    found = _remembered.get(id(raw))
+    if found is not None and found[0] is raw:
+        return found[1]
+    root = scan(raw)
+    remember(raw, root)
+    return root
+
+
+def rebase(root: Part, edits: list[tuple[int, int, int]], raw: bytes) -> Part:
+    """The tree of ``raw``, the message ``root`` was scanned from after ``edits`` ((start,
+    end, new length) of each replaced range, not overlapping).
+
+    Parts no edit touches are shifted; a multipart whose header block changed has its header
+    fields read again (and is scanned again if its type or boundary changed); a leaf that
+    changed is read again; a multipart whose preamble, delimiter lines or epilogue changed is
+    scanned again.  The result is what ``scan(raw)`` returns.
+    """
+    return _rebase(root, sorted(edits), raw, "text/plain")
+
+
+def _delta_before(edits: list[tuple[int, int, int]], pos: int) -> int:
+    # Edits ending at or before pos, except an insertion exactly at pos (it belongs to what starts there).
+    return sum(n - (e - s) for s, e, n in edits if e <= pos and s < pos)
+
+
+def _delta_to_end(edits: list[tuple[int, int, int]], pos: int) -> int:
+    # Edits up to pos, an insertion exactly at pos included (it extends what ends there).
+    return sum(n - (e - s) for s, e, n in edits if s < pos or s == e == pos)
+
+
+def _shifted(part: Part, by: int) -> Part:
+    if by == 0:
+        return part
+    return Part(
+        part.start + by,
+        part.header_end + by,
+        part.body_start + by,
+        part.end + by,
+        part.depth,
+        [Header(h.name, h.value, h.start + by, h.end + by) for h in part.headers],
+        part.content_type,
+        part.params,
+        [_shifted(c, by) for c in part.children],
+        part.outer_boundaries,
+    )
+
+
+def _rebase(part: Part, edits: list[tuple[int, int, int]], raw: bytes, default: str) -> Part:
+    mine = [x for x in edits if x[0] <= part.end and x[1] >= part.start]
+    if not mine:
+        return _shifted(part, _delta_before(edits, part.start))
+    start = part.start + _delta_before(edits, part.start)
+    end = part.end + _delta_to_end(edits, part.end)
+    if not part.children:
+        return _scan(raw, start, end, part.depth, default, part.outer_boundaries)
+    in_header = [x for x in mine if x[1] <= part.header_end and x[0] < part.body_start]
+    in_child = [x for x in mine if any(c.start <= x[0] and x[1] <= c.end for c in part.children)]
+    if len(in_header) + len(in_child) != len(mine):
+        return _scan(raw, start, end, part.depth, default, part.outer_boundaries)
+    if in_header:
+        headers, header_end, body_start = parse_headers(raw, start, end)
+        ctype, params = "", dict[str, str]()
+        for h in headers:
+            if h.name.lower() == "content-type":
+                ctype, params = parse_content_type(h.value)
+                break
+        expected_body = part.body_start + _delta_before(edits, part.body_start)
+        if ctype != part.content_type or params != part.params or body_start != expected_body:
+            return _scan(raw, start, end, part.depth, default, part.outer_boundaries)
+    else:
+        by = start - part.start
+        headers = [Header(h.name, h.value, h.start + by, h.end + by) for h in part.headers]
+        header_end, body_start, params = part.header_end + by, part.body_start + by, part.params
+    child_default = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
+    return Part(
+        start,
+        header_end,
+        body_start,
+        end,
+        part.depth,
+        headers,
+        part.content_type,
+        params,
+        [_rebase(c, edits, raw, child_default) for c in part.children],
+        part.outer_boundaries,
+    )

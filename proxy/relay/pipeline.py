@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from proxy.config.settings import Config
+from proxy.mime.structure import forget as forget_scans
 from proxy.rules.ruleset import RuleSet
 
 if TYPE_CHECKING:
@@ -103,7 +104,11 @@ class Step:
 
 
 async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
-    for step in steps:
-        ctx.current_step = step.name
-        await step.run(ctx)
-    ctx.current_step = ""
+    try:
+        for step in steps:
+            ctx.current_step = step.name
+            await step.run(ctx)
+    finally:
+        ctx.current_step = ""
+        # The steps shared each version's MIME structure scan; done, so let the bytes go.
+        forget_scans()
