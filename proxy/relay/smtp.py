@@ -36,6 +36,7 @@ from proxy.relay.bcc import without_bcc
 from proxy.relay.headers import message_id, without_mbox_from_line
 from proxy.relay.limits import ConnectionSlots
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Reject, run_pipeline
+from proxy.relay.reuse import IntrospectOnce
 from proxy.relay.steps import message_steps
 from proxy.relay.steps.recipients import RecipientRefusal, find_refusal, recipient_checks
 from proxy.rules.ruleset import RuleHolder
@@ -359,7 +360,7 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None) -> bytes | 
     return data
 
 
-class RelaySMTP(SMTP):
+class RelaySMTP(IntrospectOnce, SMTP):
     """aiosmtpd's server with connection slots per client address and a 421 for idle clients.
 
     Idle means no progress: no command that moves a transaction on (NOOP, RSET, HELP and VRFY
