@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,3 +142,59 @@ def send_one(port: int, raw: bytes, recipient: str = "kontakt@firma.de") -> floa
     finally:
         client.close()
     return total
+
+
+class Probe:
+    """Another client while the server is busy: new connections one after another, each a
+    whole 5 KB transaction; every reply's wait (greeting, EHLO, MAIL, RCPT, DATA, end of
+    data, QUIT) is one sample.  Runs in a thread until ``stop`` is called."""
+
+    def __init__(self, port: int, raw: bytes, pause: float = 0.01) -> None:
+        self.port = port
+        self.payload = dot_stuff(raw)
+        self.pause = pause
+        self.samples: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._thread.join(60)
+        return self.samples
+
+    def _timed(self, client: Client, line: bytes | None, expect: int = 2) -> None:
+        started = time.perf_counter()
+        if line is not None:
+            client.sock.sendall(line)
+        code, text = client.reply()
+        self.samples.append(time.perf_counter() - started)
+        if code // 100 != expect:
+            raise SmtpError(text)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            try:
+                started = time.perf_counter()
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                client = Client.__new__(Client)
+                client.sock, client.buffer = sock, b""
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                client.reply()  # the greeting: timed from the connect
+                self.samples.append(time.perf_counter() - started)
+                self._timed(client, b"EHLO probe.client\r\n")
+                self._timed(client, f"MAIL FROM:<{SENDER}>\r\n".encode())
+                self._timed(client, f"RCPT TO:<probe{n}@firma{n % 97}.de>\r\n".encode())
+                self._timed(client, b"DATA\r\n", expect=3)
+                self._timed(client, self.payload)
+                self._timed(client, b"QUIT\r\n")
+                sock.close()
+            except (OSError, SmtpError) as exc:
+                self.errors.append(str(exc))
+            self._stop.wait(self.pause)

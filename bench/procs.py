@@ -53,6 +53,37 @@ def ensure_postfix_tools(allow_install: bool = True) -> tuple[str, str]:
     )
 
 
+def ensure_dovecot(allow_install: bool = True) -> str | None:
+    """Path of dovecot for the reply-watcher section; installs Debian's dovecot-imapd only as
+    root outside CI (its system service is not started or used).  None when absent."""
+    from .dovecot import find_dovecot
+
+    found = find_dovecot()
+    if found:
+        return found
+    if allow_install and os.geteuid() == 0 and not os.environ.get("CI") and shutil.which("apt-get"):
+        print("dovecot not found: installing Debian's dovecot-imapd for the reply-watcher section (run privately)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "dovecot-imapd"], env=env, check=False, capture_output=True)
+        found = find_dovecot()
+    return found
+
+
+def machine_load() -> tuple[float, float, float]:
+    """The 1, 5 and 15 minute load averages."""
+    parts = Path("/proc/loadavg").read_text().split()
+    return float(parts[0]), float(parts[1]), float(parts[2])
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return (total - idle) / TICKS, total / TICKS
+
+
 def wait_for_greeting(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> float:
     """Seconds until 127.0.0.1:port answers with a 220 line; raises on timeout or exit."""
     start = time.perf_counter()

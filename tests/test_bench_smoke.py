@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench import messages
-from bench.latency import dot_stuff, measure, percentile, send_one
+from bench.latency import Probe, dot_stuff, measure, percentile, send_one
 from bench.procs import Proc, find_tool, free_port, python_server, smtp_sink
-from bench.run import NAIVE, RELAY, WIRE, Bench, make_plan, report
+from bench.run import NAIVE, RELAY, WIRE, Bench, figures, make_plan, report
 from bench.store_fill import fill
 from proxy.store import Store
 from tests.upstream import RecordingServer
@@ -121,8 +123,39 @@ def test_report_renders_with_missing_figures(tmp_path: Path) -> None:
     r.idle_cpu_pct.update({NAIVE: 0.0, RELAY: 0.0})
     text = report(bench, plan, "header")
     assert "Throughput" in text and "Latency" in text and "25 MB" in text and "Idle" in text
-    assert "<=2/<=10 ok" in text  # added 1.0 ms median, 3.0 ms p99
-    assert "Reply watcher" in text
+    assert "<=1/<=5 ok" in text  # added 1.0 ms median, 3.0 ms p99
+    assert "Reply watcher" in text and "not measured" in text
+    r.latency_p99[("50k", RELAY)][-1] = 12.0
+    assert "<=1/<=5 MISSED" in report(bench, plan, "header")
+    data = json.loads(json.dumps(figures(bench)))  # every figure serialisable, NaN as null
+    assert data["latency"]["50k"]["added_median"] == 1.0 and data["latency"]["50k"]["ok"] is False
+    assert data["throughput"]["5k/1"][RELAY] is None  # a failed run is a missing figure, not NaN
+
+
+def test_a_failing_phase_keeps_the_other_tables(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    bench = Bench(plan, tmp_path, "smtp-source", "smtp-sink", [NAIVE, RELAY])
+
+    def broken() -> None:
+        raise RuntimeError("upstream vanished")
+
+    bench._phase("25 MB", broken)
+    assert bench.results.errors == ["25 MB: RuntimeError: upstream vanished"]
+    assert "Idle" in report(bench, plan, "header")  # the other sections still render
+
+
+def test_probe_times_every_reply_of_another_client(tmp_path: Path, recording_upstream: RecordingServer) -> None:
+    naive = _server("naive", tmp_path, "--upstream", str(recording_upstream.port))
+    try:
+        probe = Probe(naive.port, messages.plain_5k()).start()
+        time.sleep(0.5)
+        samples = probe.stop()
+    finally:
+        naive.stop()
+    assert not probe.errors
+    assert len(samples) >= 7 and len(samples) % 7 == 0  # greeting, EHLO, MAIL, RCPT, DATA, end of data, QUIT
+    assert all(0 < s < 5 for s in samples)
+    assert len(recording_upstream.received) == len(samples) // 7
 
 
 @pytest.mark.skipif(
