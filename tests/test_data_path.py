@@ -13,7 +13,7 @@ import pytest
 from aiosmtplib.protocol import PERIOD_REGEX
 
 from proxy.outbound.upstream import data_chunks
-from proxy.relay.smtp import read_data
+from proxy.relay.smtp import DataFacts, read_data
 
 
 def reference_unstuff(payload: bytes) -> bytes:
@@ -37,7 +37,7 @@ def reference_stuff(raw: bytes) -> bytes:
 
 
 async def read_over_socket(
-    payload: bytes, limit: int | None, piece: int, after: bytes = b""
+    payload: bytes, limit: int | None, piece: int, after: bytes = b"", facts: DataFacts | None = None
 ) -> tuple[bytes | None, bytes]:
     """Send payload (+ what a pipelining client sends next) in pieces of ``piece`` bytes over
     a real loopback connection; what read_data returned and what the stream still holds."""
@@ -45,7 +45,7 @@ async def read_over_socket(
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         reader._limit = 256 * 1024  # type: ignore[attr-defined]  # as RelaySMTP sets it for DATA
-        data = await read_data(reader, limit)
+        data = await read_data(reader, limit, facts)
         rest = await reader.readexactly(len(after))
         result.set_result((data, rest))
         writer.close()
@@ -166,3 +166,20 @@ async def test_second_connection_gets_the_first_ones_introspection() -> None:
         "<" + "l" * 70 + "@x.example>",
     ]:
         assert second._getaddr(arg) == plain._getaddr(arg), arg
+
+
+@pytest.mark.parametrize(
+    ("body", "clean"),
+    [
+        (b"a\r\nb\r\n", True),
+        (b"a\nb\r\n", False),  # bare LF: the line-ending step must normalise it
+        (b"a\rb\r\n", False),
+        (b"a\x00b\r\n", False),  # NUL: the line-ending step must refuse it
+        (b"x" * 300_000 + b"\r\n" + b"y\r\n" * 1000, True),  # pieces that end mid-line
+    ],
+)
+async def test_reader_tells_whether_the_lines_are_clean(body: bytes, clean: bool) -> None:
+    facts = DataFacts()
+    payload = body.replace(b"\r\n.", b"\r\n..") + b".\r\n"  # stuffed, bare line ends kept as sent
+    data, _ = await read_over_socket(payload, None, 4096, facts=facts)
+    assert data == body and facts.clean_lines is clean

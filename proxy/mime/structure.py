@@ -246,9 +246,15 @@ def remember(raw: bytes, root: Part) -> None:
     _remembered[id(raw)] = (raw, root)  # holding raw keeps its id from being reused
 
 
-def forget() -> None:
-    """Drop every remembered tree (and the messages they hold)."""
-    _remembered.clear()
+def forget(*raws: bytes) -> None:
+    """Drop the remembered trees of these bytes objects; with none, every remembered tree
+    (and the messages they hold)."""
+    if not raws:
+        _remembered.clear()
+    for raw in raws:
+        found = _remembered.get(id(raw))
+        if found is not None and found[0] is raw:
+            _remembered.pop(id(raw), None)
 
 
 def shared_scan(raw: bytes) -> Part:

@@ -8,6 +8,7 @@ in ``message_steps``, also the one the log line shows).  Steps never talk SMTP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from proxy.store import Store
 
 log = logging.getLogger("gdpr_proxy.pipeline")
+
+YIELD_ABOVE = 256 * 1024  # bytes
 
 
 class Reject(Exception):
@@ -80,6 +83,7 @@ class MessageContext:
     unmodifiable: str | None = None  # why the message must leave exactly as it came
     unmodified: bytes = b""  # the message as received (line endings checked), before any change
     split_each: bool = False  # every recipient gets a copy addressed to them alone
+    clean_lines: bool = False  # the SMTP edge saw no bare CR or LF and no NUL while reading the message
     started: float = field(default_factory=time.monotonic)
     current_step: str = ""  # the running step's name, set by run_pipeline
 
@@ -105,9 +109,14 @@ class Step:
 
 async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
     try:
+        large = len(ctx.raw) > YIELD_ABOVE
         for step in steps:
             ctx.current_step = step.name
             await step.run(ctx)
+            if large:
+                # Each step over a large message may hold the event loop for milliseconds;
+                # other clients' commands are answered between the steps.
+                await asyncio.sleep(0)
     finally:
         ctx.current_step = ""
         # The steps shared each version's MIME structure scan; done, so let the bytes go.

@@ -40,6 +40,10 @@ def normalise_line_endings(raw: bytes) -> bytes:
 
 
 async def check_line_endings(ctx: MessageContext) -> None:
+    if ctx.clean_lines and ctx.raw.endswith(b"\r\n"):
+        # The SMTP edge looked at every piece while reading (line endings, NUL): nothing to fix.
+        ctx.unmodified = ctx.raw
+        return
     fixed = normalise_line_endings(ctx.raw)
     if fixed is not ctx.raw:
         ctx.raw = fixed

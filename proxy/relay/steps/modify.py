@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from proxy.mime import MimeError
+from proxy.mime.structure import forget as forget_scan
 from proxy.relay import replies
 from proxy.relay.pipeline import MessageContext, Reject, Version
 
@@ -37,6 +38,9 @@ async def rewrite_versions(ctx: MessageContext, transform: Transform) -> None:
             _unmodifiable(ctx, str(exc))
             return
         if raw is not version.raw:
+            # The replaced bytes need no structure any more: a 25 MB version must not stay
+            # alive because its tree is remembered.
+            forget_scan(version.raw)
             version.raw = raw
             changed = True
         version.actions.extend(actions)
