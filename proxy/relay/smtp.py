@@ -529,10 +529,13 @@ class RelaySMTP(IntrospectOnce, SMTP):
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+# Above asyncio's 256 KB socket reads and the DATA pieces, which come and go by the thousand
+# (each its own mapping would cost two system calls); a whole message is far above it.
+MMAP_THRESHOLD = 1024 * 1024
 
 
 def return_large_buffers_to_the_system() -> bool:
-    """Have glibc's malloc map every block of 128 KB or more on its own, as it does at start.
+    """Have glibc's malloc map every block of 1 MB or more on its own, whatever was freed before.
 
     glibc raises that threshold each time such a block is freed, up to 32 MB: after the first
     large message the next one's pieces and copies come from the heap, whose freed middle is
@@ -543,7 +546,7 @@ def return_large_buffers_to_the_system() -> bool:
     if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 * 1024))
+        return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
 
