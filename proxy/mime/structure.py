@@ -107,15 +107,28 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     return f"{m.group(1)}/{m.group(2)}".lower(), params
 
 
+# The relay's steps read the top-level header of the same message many times over (Message-ID,
+# List-Unsubscribe, recipients, the scan): the last small message's is kept.
+_TOP_MEMO_MAX = 1024 * 1024
+_top_memo: tuple[bytes, tuple[list[Header], int, int]] | None = None
+
+
 def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, int]:
     """Header fields of the part in raw[start:end], the header end and the body start."""
+    global _top_memo
+    top = start == 0 and end == len(raw) and end <= _TOP_MEMO_MAX
+    if top:
+        memo = _top_memo
+        if memo is not None and memo[0] is raw:
+            return list(memo[1][0]), memo[1][1], memo[1][2]
     headers: list[Header] = []
     pos = start
     while pos < end:
         m = _FIELD.match(raw, pos, end)
         if m is None:
             break
-        value = _UNFOLD.sub("", m.group(2).decode("latin-1")).strip()
+        folded = m.group(2)
+        value = (_UNFOLD.sub("", folded.decode("latin-1")) if b"\n" in folded else folded.decode("latin-1")).strip()
         headers.append(Header(m.group(1).decode("latin-1"), value, pos, m.end()))
         pos = m.end()
     header_end = pos
@@ -125,6 +138,8 @@ def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, 
         body_start = blank.end() if blank else pos
     else:
         body_start = end
+    if top:
+        _top_memo = (raw, (list(headers), header_end, body_start))
     return headers, header_end, body_start
 
 
@@ -249,8 +264,10 @@ def remember(raw: bytes, root: Part) -> None:
 def forget(*raws: bytes) -> None:
     """Drop the remembered trees of these bytes objects; with none, every remembered tree
     (and the messages they hold)."""
+    global _top_memo
     if not raws:
         _remembered.clear()
+        _top_memo = None
     for raw in raws:
         found = _remembered.get(id(raw))
         if found is not None and found[0] is raw:
