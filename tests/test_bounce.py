@@ -86,7 +86,9 @@ def test_dsn_with_several_recipients() -> None:
 def test_base64_encoded_delivery_status_is_read() -> None:
     import base64
 
-    report = base64.encodebytes(b"Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n")
+    report = base64.encodebytes(
+        b"Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; x@y.example\nAction: failed\nStatus: 5.1.1\n"
+    )
     raw = (
         "From: MAILER-DAEMON@mx.example\nSubject: DSN\nMIME-Version: 1.0\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
