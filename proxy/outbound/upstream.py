@@ -327,6 +327,10 @@ async def send_data(smtp: aiosmtplib.SMTP, raw: bytes, timeout: float | None) ->
             for piece in data_chunks(raw):
                 protocol.write(piece)  # type: ignore[arg-type]  # the transport takes any bytes-like object
                 await drain()
+                # drain() returns at once while the socket takes everything (loopback, a fast
+                # server): without this a 25 MB message would be written in one go while every
+                # other client waits.
+                await asyncio.sleep(0)
             response = await protocol.read_response(timeout=timeout)
             if response.code != 250:
                 raise aiosmtplib.SMTPDataError(response.code, response.message)
