@@ -561,10 +561,19 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
     # aiosmtpd would look this up (reverse DNS, blocking the event loop) for every connection.
     hostname = config.listen.hostname or socket.getfqdn()
 
+    loopback = is_loopback(config.listen.host)
+    # Desktop clients use "no encryption" on loopback; beyond it, TLS is required for AUTH.
+    require_tls = tls_context is not None and not loopback
+    # aiosmtpd warns about plain-text AUTH on every connection; on loopback it is the intended
+    # set-up.  Decided once here, not per connection (a warnings filter is compiled each time).
+    quiet_auth_warning = loopback and config.smtp.require_auth and not require_tls
+
     def factory() -> RelaySMTP:
-        with warnings.catch_warnings():
-            if is_loopback(config.listen.host):  # plain-text AUTH on loopback is the intended set-up
+        if quiet_auth_warning:
+            with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+                server = _make_server()
+        else:
             server = _make_server()
         server.connections = connections
         server.idle_seconds = config.smtp.timeout_seconds
@@ -583,8 +592,7 @@ def smtp_factory(config: Config, handler: RelayHandler, tls_context: Any = None)
             # RelaySMTP's watchdog (fed by every byte) does the idle check; this one never fires first
             timeout=IDLE_BACKSTOP_SECONDS,
             auth_required=config.smtp.require_auth,
-            # Desktop clients use "no encryption" on loopback; beyond it, TLS is required for AUTH.
-            auth_require_tls=tls_context is not None and not is_loopback(config.listen.host),
+            auth_require_tls=require_tls,
             authenticator=authenticator,
         )
 
