@@ -178,3 +178,14 @@ def test_one_typo_is_forgiven() -> None:
 )
 def test_cyrillic_typed_in_latin_letters(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_compound_endings_are_found_in_words_of_any_length_and_in_entries_added_later() -> None:
+    from proxy.classify.words import Lexicon
+
+    lex = Lexicon.build({"de": {"list": ["*liste"], "mail": ["*post*"]}}, ())
+    assert ("de", "list") in lex.senses("korrespondenzliste")
+    assert ("de", "mail") in lex.senses("werbepostsendung")
+    assert lex.senses("listenpreis") == ()
+    lex.inner.append(("*verteiler", "de", "list"))
+    assert ("de", "list") in lex.senses("kundenverteiler")

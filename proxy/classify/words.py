@@ -168,6 +168,7 @@ class Lexicon:
     prefix_variants: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # language -> (from, to)
     _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
+    _inner_gate: tuple[int, re.Pattern[str] | None] = (-1, None)  # (len(inner) it was built for, pattern)
 
     @classmethod
     def build(cls, languages: Mapping[str, Mapping[str, Iterable[str]]], fuzzy_concepts: Iterable[str]) -> Lexicon:
@@ -243,9 +244,10 @@ class Lexicon:
             if n > len(word):
                 break
             found.extend(self.stems.get(word[:n], ()))
-        for piece, lang, concept in self.inner:
-            if _matches(piece, word):
-                found.append((lang, concept))
+        if self._inner_may_match(word):
+            for piece, lang, concept in self.inner:
+                if _matches(piece, word):
+                    found.append((lang, concept))
         if not found and ("ae" in word or "oe" in word or "ue" in word):
             # "hoert", "loeschen": umlauts typed as two letters on a keyboard without them
             plain = word.replace("ae", "a").replace("oe", "o").replace("ue", "u")
@@ -292,6 +294,16 @@ class Lexicon:
         if len(self._cache) < 200_000:
             self._cache[word] = result
         return result
+
+    def _inner_may_match(self, word: str) -> bool:
+        """Whether any "*liste" or "*liste*" entry can match: one search of all their texts
+        instead of trying each of them on every new word."""
+        size, gate = self._inner_gate
+        if size != len(self.inner):
+            texts = sorted({piece.strip("*") for piece, _, _ in self.inner}, key=len, reverse=True)
+            gate = re.compile("|".join(re.escape(t) for t in texts)) if texts else None
+            self._inner_gate = (len(self.inner), gate)
+        return gate is not None and gate.search(word) is not None
 
     def _plain(self, word: str) -> list[tuple[str, str]]:
         """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
