@@ -189,3 +189,20 @@ def test_compound_endings_are_found_in_words_of_any_length_and_in_entries_added_
     assert lex.senses("listenpreis") == ()
     lex.inner.append(("*verteiler", "de", "list"))
     assert ("de", "list") in lex.senses("kundenverteiler")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Jūsu e-pasts nonāca surogātpastā un es to izdzēsu pirms izlasīju.",
+        "Teie kiri sattus rämpsposti ja kustutasin selle enne lugemist.",
+        "Jūsų laiškas pateko į šlamštą ir aš jį ištryniau neperskaitęs.",
+    ],
+)
+def test_a_mail_that_landed_in_spam_and_was_deleted_is_a_report_not_a_complaint(body: str) -> None:
+    assert verdict(body + "\nCould you send the offer again?").verdict == "none"
+
+
+def test_a_request_to_take_us_out_of_business_mail_still_counts_when_its_verb_looks_past() -> None:
+    body = "Nemáme zájem. Žádám, abyste mě vyřadili z obchodní komunikace."
+    assert verdict(body).verdict == "opt-out"

@@ -289,7 +289,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "erasure", "invokes the right to erasure"
     # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
     # unless it repeats a request ("I asked you to remove me").
-    if c.told("delete") or c.told("remove"):
+    if (c.told("delete") or c.told("remove")) and not _removed_a_mail(c):
         deleting = c.told("delete")
         if c.has("data") and not c.has("list"):
             return "erasure", "asks for their data to be deleted"
@@ -331,7 +331,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "does not want our mail"
     if c.neg("mail") and not c.has("left") and (c.has("more", "please") or _short(sentence, c)):
         return "opt-out", "wants no more mail"
-    if c.free_("spam"):
+    if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
+        # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
     if c.neg("interest") or c.free_("refusal"):
         return "refusal", "is not interested"
@@ -342,6 +343,16 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("positive") or (c.free_("interest") and not _thanked(c)):
         return "positive", "shows interest"
     return None
+
+
+def _removed_a_mail(c: _Concepts) -> bool:
+    """ "Tu correo llegó a spam y lo borré", "I deleted your mail by mistake": in a sentence
+    that reports the past, removing with only a mail in sight (no list, address, data or
+    record) is what the person did with our message, not what they ask of us."""
+    verbs = {p for k in ("remove", "delete") for p in c.pos.get(k, ())}
+    # a past ending on the removing verb alone is no proof: Czech "abyste nás vyřadili" asks
+    reported = any(p not in verbs for p in c.pos.get("past", ()))
+    return reported and c.has("mail") and not c.has("list", "address", "data", "store")
 
 
 def _thanked(c: _Concepts) -> bool:
