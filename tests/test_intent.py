@@ -206,3 +206,9 @@ def test_a_mail_that_landed_in_spam_and_was_deleted_is_a_report_not_a_complaint(
 def test_a_request_to_take_us_out_of_business_mail_still_counts_when_its_verb_looks_past() -> None:
     body = "Nemáme zájem. Žádám, abyste mě vyřadili z obchodní komunikace."
     assert verdict(body).verdict == "opt-out"
+
+
+def test_an_irish_report_of_a_deleted_mail_after_a_past_verb_is_not_an_opt_out() -> None:
+    body = "Chuaigh do theachtaireacht amú agus scrios mé í. An féidir leat í a sheoladh arís?"
+    assert verdict(body).verdict == "none"
+    assert verdict("Scrios mé ó do liosta, le do thoil.").verdict == "opt-out"
