@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from proxy.config.settings import SenderConfig
+from proxy.errors import StoreError
 from proxy.mime import insert_footer
 from proxy.relay.pipeline import MessageContext, RecipientPlan, Version
 from proxy.relay.steps.modify import rewrite_versions
@@ -10,6 +13,8 @@ from proxy.rules.footers import FooterRules, render_footer
 from proxy.rules.sources import SourceRules, provenance
 
 _SENDER_FIELDS = ("name", "company", "privacy_policy_url", "opt_out_address")
+
+log = logging.getLogger("gdpr_proxy.footer")
 
 
 def sender_values(sender: SenderConfig) -> dict[str, str]:
@@ -64,5 +69,11 @@ async def note_copies(ctx: MessageContext) -> None:
     notes = [(p.normalised, "colleague") for p in ctx.recipients if p.audience == "colleague"]
     if not ctx.unmodifiable:
         notes += [(p.normalised, "full_notice") for p in ctx.recipients if p.notice_delivered]
-    if notes:
+    if not notes:
+        return
+    try:
         await ctx.store.note_copies(ctx.message_id, notes)
+    except StoreError as exc:
+        # Only a copy delivered later from the queue needs the note; without it that copy does not
+        # count as first contact, so the next message repeats the full notice: the safe side.
+        log.warning("%s copies not noted (%s): a queued copy will not count as first contact", ctx.label, exc)
