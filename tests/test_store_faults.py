@@ -60,7 +60,10 @@ def relay(tmp_path, upstream, relay_to) -> RelayThread:
     return relay
 
 
-@pytest.mark.xfail(reason="known defect: the WAL-replacement guard reads an exclusive writer's WAL reset as a replaced file and fails closed (451); see the closing note", strict=False)
+@pytest.mark.xfail(
+    reason="known defect: the WAL guard takes an exclusive writer's WAL reset for a replaced file (451)",
+    strict=False,
+)
 def test_writer_holding_the_lock_past_busy_timeout(relay, upstream):
     """WAL: another process's write lock does not block reads, so RCPT still knows the status.
 
