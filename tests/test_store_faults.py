@@ -60,10 +60,6 @@ def relay(tmp_path, upstream, relay_to) -> RelayThread:
     return relay
 
 
-@pytest.mark.xfail(
-    reason="known defect: the WAL guard takes an exclusive writer's WAL reset for a replaced file (451)",
-    strict=False,
-)
 def test_writer_holding_the_lock_past_busy_timeout(relay, upstream):
     """WAL: another process's write lock does not block reads, so RCPT still knows the status.
 

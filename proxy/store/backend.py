@@ -123,7 +123,13 @@ class Backend(ABC):
 def _create_private_file(path: Path) -> None:
     """Create the database file owner-only before SQLite opens it (it holds personal data)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    # Only when absent: closing any descriptor of the file drops every POSIX lock this
+    # process holds on it, so opening a second store in a process where one is open
+    # (the CLI inside the service, tests) would let another process delete the live WAL.
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return
     os.close(fd)
 
 
