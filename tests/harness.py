@@ -27,6 +27,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
     return condition()
 
 
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Await, without blocking the loop, until ``predicate`` holds; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
 def write_config(directory: Path, settings: dict[str, Any]) -> Path:
     """A config file with the test's data directory and port; ``settings`` merge on top."""
     base: dict[str, Any] = {

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from proxy.config.imap import ImapSettings
 from proxy.watcher.imap.connection import ImapConnection
 from proxy.watcher.imap.follow import FetchedMessage, ImapWatcher
 from proxy.watcher.imap.parse import ParseError, nest, tokenize
-from tests.harness import upstream_settings, wait_until, write_config
+from tests.harness import until, upstream_settings, wait_until, write_config
 from tests.hostile_imap import Behaviour, HostileImap, Message, deep_bodystructure, hostile_server, reply
 from tests.pg_server import pg_url, postgres_server  # noqa: F401 (fixtures)
 from tests.ports import free_port
@@ -100,14 +100,6 @@ async def watching(
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -327,7 +319,10 @@ async def test_the_store_keeps_what_was_skipped_and_why(store_target: str) -> No
         await store.record_unreadable(watcher.account, "INBOX", server.uidvalidity, 1, "seen again")  # no duplicate
         [row] = await store.unreadable_messages()
         assert (row["account"], row["folder"], row["uidvalidity"], row["uid"]) == (
-            watcher.account, "INBOX", server.uidvalidity, 1
+            watcher.account,
+            "INBOX",
+            server.uidvalidity,
+            1,
         )
         assert row["reason"] == "seen again"
         assert await store.get_checkpoint(watcher.account, "INBOX") == (server.uidvalidity, 2)

@@ -21,6 +21,7 @@ from proxy.watcher.imap.connection import mailbox_arg
 from proxy.watcher.imap.fetch import fallback_plan, plan_for
 from proxy.watcher.imap.follow import FetchedMessage, FolderUnavailable, HandlerFailed, ImapError, ImapWatcher
 from proxy.watcher.imap.parse import ParseError, fetch_items, parse_bodystructure, tokenize
+from tests.harness import until
 from tests.imap_server import ImapServer, TlsFront, make_cert
 
 PASSWORD_ENV = "TEST_IMAP_WATCHER_PASSWORD"
@@ -169,14 +170,6 @@ async def running() -> AsyncIterator[Callable[[ImapWatcher], asyncio.Event]]:
     for task, stop in started:
         stop.set()
         await asyncio.wait_for(task, 5)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 # --- fetching --------------------------------------------------------------------------------

@@ -38,14 +38,33 @@ _LENGTH = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*([a-z]*|%)\s*$", re.I)
 _DECL_STOP = frozenset(";{}\"'<>")
 # CSS absolute units in px; em/rem/ex/ch are taken at a mail reader's default font size.
 _UNIT_PX = {
-    "": 1.0, "px": 1.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6,
-    "pt": 4 / 3, "pc": 16.0, "em": 16.0, "rem": 16.0, "ex": 8.0, "ch": 8.0,
+    "": 1.0,
+    "px": 1.0,
+    "in": 96.0,
+    "cm": 96 / 2.54,
+    "mm": 96 / 25.4,
+    "q": 96 / 101.6,
+    "pt": 4 / 3,
+    "pc": 16.0,
+    "em": 16.0,
+    "rem": 16.0,
+    "ex": 8.0,
+    "ch": 8.0,
 }
 # CSS properties whose url() a mail reader fetches while rendering.
 _FETCHING_PROPERTIES = frozenset(
     {
-        "background", "background-image", "content", "list-style", "list-style-image",
-        "border-image", "border-image-source", "cursor", "mask", "mask-image", "-webkit-mask-image",
+        "background",
+        "background-image",
+        "content",
+        "list-style",
+        "list-style-image",
+        "border-image",
+        "border-image-source",
+        "cursor",
+        "mask",
+        "mask-image",
+        "-webkit-mask-image",
     }
 )
 _OFF_SCREEN_PX = 500  # an element pushed this far out of the viewport is never seen
@@ -386,30 +405,23 @@ class _Finder:
     # -- attributes and CSS ----------------------------------------------------------------
 
     def background_attributes(self) -> None:
-        for start, _, attrs in find_tags(self.text, _BACKGROUND_HOLDER, self.lowered):
-            url = attrs.get("background", "").strip()
-            if not url or _host(url) is None or self._inside_removed(start):
-                continue
-            vendor = self._vendor(url)
-            if vendor is None:
-                continue
-            tag = self._tag(start)
-            if tag is None or "background" not in tag.attrs:
-                continue
-            self._remove_attr(tag, "background")
-            self.removed.append(Removal(url, vendor))
+        self._remove_tracker_attributes(_BACKGROUND_HOLDER, "background")
 
     def vml_images(self) -> None:
-        for start, _, attrs in find_tags(self.text, _VML_IMAGE, self.lowered):
-            url = attrs.get("src", "").strip()
+        self._remove_tracker_attributes(_VML_IMAGE, "src")
+
+    def _remove_tracker_attributes(self, holder: re.Pattern[str], name: str) -> None:
+        """Drop the URL attribute `name` of every `holder` tag whose URL is a tracker's."""
+        for start, _, attrs in find_tags(self.text, holder, self.lowered):
+            url = attrs.get(name, "").strip()
             if not url or _host(url) is None or self._inside_removed(start):
                 continue
             vendor = self._vendor(url)
             if vendor is None:
                 continue
             tag = self._tag(start)
-            if tag is not None and "src" in tag.attrs:
-                self._remove_attr(tag, "src")
+            if tag is not None and name in tag.attrs:
+                self._remove_attr(tag, name)
                 self.removed.append(Removal(url, vendor))
 
     def css_beacons(self) -> None:
