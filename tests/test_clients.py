@@ -201,5 +201,8 @@ def test_notice_goes_flagged_into_the_imap_inbox(tmp_path, upstream, start_relay
     raw = next(part[1] for part in data if isinstance(part, tuple))
     notice = email.message_from_bytes(raw, policy=policy.default)
     assert notice["Subject"].startswith("Nicht an 1 Empfänger gesendet")
-    assert "opted@out.example: hat am" in notice.get_content()  # type: ignore[attr-defined]
+    body = notice.get_content()  # type: ignore[attr-defined]
+    assert "opted@out.example: hat am" in body
+    assert "hat mit „Nein danke“ geantwortet" in body  # the reason in German too, not in English
+    assert "No thanks" not in body
     assert PASSWORD_ENV  # the mailbox fixture put the password there

@@ -21,6 +21,7 @@ from proxy.relay.headers import header_block_end
 from proxy.rules.ruleset import SHIPPED_RULES
 from proxy.rules.templates import FALLBACK_LANGUAGE, language_problems, template_problems
 from proxy.schema import load_file
+from proxy.store.reasons import REASONS
 
 if TYPE_CHECKING:
     from proxy.config.settings import Config
@@ -74,6 +75,7 @@ class NoticeLanguage:
     uncertain_summary: NoticeText
     uncertain_item: str
     reasons: RefusalTexts
+    why: dict[str, str]  # suppression reason -> its words in {why}
     fixes: RefusalTexts
 
     def check(self) -> Iterable[tuple[str, str]]:
@@ -88,6 +90,11 @@ class NoticeLanguage:
             for f in fields(RefusalTexts):
                 for problem in template_problems(getattr(getattr(self, group), f.name), REASON_PLACEHOLDERS):
                     yield f"{group}.{f.name}", problem
+        for reason in REASONS:
+            if not self.why.get(reason, "").strip():
+                yield f"why.{reason}", "missing: every suppression reason needs its words in this language"
+        for reason in sorted(set(self.why) - set(REASONS)):
+            yield f"why.{reason}", f"not a suppression reason (known: {', '.join(REASONS)})"
 
 
 @dataclass(frozen=True)
@@ -118,11 +125,12 @@ class Refusal:
     address: str
     kind: str  # a field of RefusalTexts
     date: str = ""
-    why: str = ""
+    reason: str = ""  # the suppression's reason (proxy.store.reasons), told in the notice's language
     domain: str = ""
 
-    def values(self) -> dict[str, str]:
-        return {"address": self.address, "date": self.date, "why": self.why, "domain": self.domain}
+    def values(self, texts: NoticeLanguage) -> dict[str, str]:
+        why = texts.why.get(self.reason, self.reason)
+        return {"address": self.address, "date": self.date, "why": why, "domain": self.domain}
 
 
 def _fill(template: str, values: Mapping[str, object]) -> str:
@@ -150,8 +158,9 @@ def original_subject_and_date(raw: bytes) -> tuple[str, str]:
 def refused_lines(texts: NoticeLanguage, refusals: Iterable[Refusal]) -> str:
     lines = []
     for refusal in refusals:
-        lines.append("- " + _fill(getattr(texts.reasons, refusal.kind), refusal.values()))
-        lines.append("  " + _fill(getattr(texts.fixes, refusal.kind), refusal.values()))
+        values = refusal.values(texts)
+        lines.append("- " + _fill(getattr(texts.reasons, refusal.kind), values))
+        lines.append("  " + _fill(getattr(texts.fixes, refusal.kind), values))
     return "\n".join(lines)
 
 

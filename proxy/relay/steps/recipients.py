@@ -32,10 +32,9 @@ async def check_suppression(store: Store, rules: RuleSet, address: str, normalis
     entry = await store.find_suppression(normalised)
     if entry is None:
         return None
-    why = replies.REASON_WORDS.get(entry.reason, entry.reason)
     kind = {"domain": "domain_opted_out", "hash": "erased"}.get(entry.kind, "opted_out")
     domain = entry.value if entry.kind == "domain" else domain_of(normalised)
-    notice = Refusal(address, kind, date=entry.date, why=why, domain=domain)
+    notice = Refusal(address, kind, date=entry.date, reason=entry.reason, domain=domain)
     return RecipientRefusal("suppression", replies.opted_out(address, entry), notice)
 
 
