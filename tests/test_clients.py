@@ -206,3 +206,18 @@ def test_notice_goes_flagged_into_the_imap_inbox(tmp_path, upstream, start_relay
     assert "hat mit „Nein danke“ geantwortet" in body  # the reason in German too, not in English
     assert "No thanks" not in body
     assert PASSWORD_ENV  # the mailbox fixture put the password there
+
+
+def test_a_notices_file_without_the_words_for_a_reason_is_refused_naming_the_key(tmp_path):
+    from proxy.outbound.notices import NOTICE_FILE, load_notice_rules
+    from proxy.rules.ruleset import SHIPPED_RULES
+    from proxy.schema import SchemaError
+
+    shipped = (SHIPPED_RULES / NOTICE_FILE).read_text(encoding="utf-8")
+    assert load_notice_rules(tmp_path).languages["de"].why["bounce"]
+    own = shipped.replace('      bounce: "die Adresse existiert nicht mehr (Unzustellbarkeitsmeldung)"\n', "", 1)
+    assert own != shipped
+    (tmp_path / NOTICE_FILE).write_text(own, encoding="utf-8")
+    with pytest.raises(SchemaError) as caught:
+        load_notice_rules(tmp_path)
+    assert "why.bounce" in str(caught.value) and NOTICE_FILE in str(caught.value)
