@@ -26,9 +26,7 @@ if TYPE_CHECKING:
     from proxy.config.settings import Config
 
 
-class Store(
-    ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, BouncesMixin, StoreBase
-):
+class Store(ContactsMixin, SuppressionsMixin, RelayedMixin, VerdictsMixin, CheckpointsMixin, BouncesMixin, StoreBase):
     """The whole store API."""
 
 

@@ -90,6 +90,10 @@ class Backend(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def fetch_indexed(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A short read by an index (the relay's per-message lookups); a backend may run it faster."""
+        return await self.fetchall(sql, params)
+
     @abstractmethod
     def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Keep one connection for the current task (re-entrant)."""
@@ -140,8 +144,12 @@ class SqliteBackend(Backend):
     row_key_where = "rowid = ?"
     for_update = ""  # the transaction already holds the whole file
 
-    def __init__(self, db: aiosqlite.Connection, path: Path):
+    def __init__(self, db: aiosqlite.Connection, path: Path, reader: sqlite3.Connection | None = None):
         self._db = db
+        # Short indexed reads run on the event loop through this second connection: about
+        # 10 us instead of 70-145 us of CPU for the hop to aiosqlite's thread and back.  WAL
+        # mode lets it read what was committed while the other connection writes.
+        self._reader = reader
         self.path = path
         self.location = str(path)
         # One connection is shared by every coroutine: a transaction spans several awaits,
@@ -197,6 +205,8 @@ class SqliteBackend(Backend):
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA secure_delete = ON")
             await db.execute("PRAGMA foreign_keys = ON")
+            if str(path) != ":memory:":
+                backend._reader = _open_reader(path)
         except sqlite3.Error as exc:
             await db.close()
             raise StoreError(f"cannot open store {path}: {exc}") from None
@@ -236,6 +246,23 @@ class SqliteBackend(Backend):
             return list(await self._db.execute_fetchall(sql, params))
         except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection was closed
             raise StoreError(str(exc)) from None
+
+    async def fetch_indexed(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        reader = self._reader
+        # A task inside its own transaction must see its uncommitted writes: only the
+        # writing connection has them.
+        if reader is None or self._owner is asyncio.current_task():
+            return await self.fetchall(sql, params)
+        self._check()
+        try:
+            return reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreError(str(exc)) from None
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(str(exc)) from None
+        # Busy for a moment (another process recovering the WAL): wait on the thread instead.
+        return await self.fetchall(sql, params)
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -358,7 +385,19 @@ class SqliteBackend(Backend):
 
     async def close(self) -> None:
         self._closed = True
+        if self._reader is not None:
+            self._reader.close()
         await self._db.close()
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """The loop thread's connection: reads only, never waiting more than a moment for a lock."""
+    # check_same_thread off: the store may be opened in one thread and used by a loop in another.
+    reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    reader.row_factory = sqlite3.Row
+    reader.execute("PRAGMA busy_timeout = 0")
+    reader.execute("PRAGMA query_only = ON")
+    return reader
 
 
 async def _switch_to_wal(db: aiosqlite.Connection) -> None:

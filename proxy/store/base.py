@@ -96,7 +96,13 @@ class StoreBase:
         return await self._backend.fetchall(sql, params)
 
     async def _read_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return await self._backend.fetchone(sql, params)
+        """One row of a short read by an index (the relay's lookups: may run on the event loop)."""
+        rows = await self._backend.fetch_indexed(sql, params)
+        return rows[0] if rows else None
+
+    async def _read_indexed(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of a short read by an index (a handful of rows at most)."""
+        return await self._backend.fetch_indexed(sql, params)
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write (inside the current task's transaction, if any): rows changed."""

@@ -21,7 +21,7 @@ class RelayedMixin(StoreBase):
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        rows = await self._all(f"SELECT * FROM contacts WHERE address IN ({marks})", wanted)
+        rows = await self._read_indexed(f"SELECT * FROM contacts WHERE address IN ({marks})", wanted)
         return {row["address"]: dict(row) for row in rows}
 
     async def record_delivery(
@@ -56,10 +56,7 @@ class RelayedMixin(StoreBase):
             "SELECT ?, ?, ?, ?, ? " + _NOT_FORGOTTEN + " ON CONFLICT (address) DO UPDATE SET "
             "first_contact_at = COALESCE(contacts.first_contact_at, excluded.first_contact_at), "
             "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
-            [
-                (address, stamp if address in full else None, stamp, stamp, stamp, hashed)
-                for address, hashed in people
-            ],
+            [(address, stamp if address in full else None, stamp, stamp, stamp, hashed) for address, hashed in people],
         )
         if message_id and notified is not None and full:  # its note has served (only first contacts have one)
             await self._backend.execute_many(
