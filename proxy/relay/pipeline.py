@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,6 +87,7 @@ class MessageContext:
     clean_lines: bool = False  # the SMTP edge saw no bare CR or LF and no NUL while reading the message
     started: float = field(default_factory=time.monotonic)
     current_step: str = ""  # the running step's name, set by run_pipeline
+    counts: Counter[str] = field(default_factory=Counter)  # added to the daily counters for `status`
 
     @property
     def label(self) -> str:

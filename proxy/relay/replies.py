@@ -12,8 +12,7 @@ from proxy.store import Suppression
 from proxy.store.reasons import REASON_WORDS
 
 BARE_EOL_IN_HEADER = (
-    "550 5.6.0 Message refused: its header has a bare CR or LF line ending, "
-    "which could hide an extra header; not sent"
+    "550 5.6.0 Message refused: its header has a bare CR or LF line ending, which could hide an extra header; not sent"
 )
 NUL_IN_HEADER = (
     "550 5.6.0 Message refused: its header contains a NUL byte, which mail software may read "

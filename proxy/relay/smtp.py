@@ -302,6 +302,8 @@ class RelayHandler:
         self.pending_counts[name] += 1
         if name == "relayed" and ctx.applied:
             self.pending_counts["modified"] += 1
+        if name == "relayed":
+            self.pending_counts.update(ctx.counts)  # e.g. first contacts sent without a recorded source
 
     async def flush_counts(self) -> None:
         counts, self.pending_counts = self.pending_counts, Counter()

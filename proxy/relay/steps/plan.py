@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,22 @@ log = logging.getLogger("gdpr_proxy.steps")
 # Contact statuses (and the one source) that mean the person is no cold-contacted prospect.
 NOT_PROSPECTS = {"customer": "customer", "inbound": "inbound"}
 OWN_ENQUIRY = "own_enquiry"
+
+# A sender writing to many unrecorded contacts would get two warnings per message: each
+# (source or reason, domain) is named once per period, and every message is counted.
+WARN_AGAIN_SECONDS = 3600.0
+_warned: dict[tuple[str, str], float] = {}
+
+
+def _first_warning_in_period(what: str, domain: str) -> bool:
+    moment = time.monotonic()
+    last = _warned.get((what, domain))
+    if last is not None and moment - last < WARN_AGAIN_SECONDS:
+        return False
+    if len(_warned) > 10_000:  # a long-running relay writing to ever new domains
+        _warned.clear()
+    _warned[(what, domain)] = moment
+    return True
 
 
 def own_domains(mail_from: str, sender: SenderConfig, rules: RuleSet) -> frozenset[str]:
@@ -113,8 +130,16 @@ def check_provenance(ctx: MessageContext) -> None:
                 what,
             )
         elif policy == "warn":
-            domains = ", ".join(sorted({p.domain for p in missing}))
-            log.warning("%s: first contact without a recorded %s (recipients at %s)", ctx.label, what, domains)
+            ctx.counts[f"unrecorded.{what}"] += len(missing)
+            fresh = sorted(d for d in {p.domain for p in missing} if _first_warning_in_period(what, d))
+            if fresh:
+                log.warning(
+                    "%s: first contact without a recorded %s (recipients at %s; not repeated for these "
+                    "domains for an hour)",
+                    ctx.label,
+                    what,
+                    ", ".join(fresh),
+                )
 
 
 async def plan_recipients(ctx: MessageContext) -> None:
