@@ -91,9 +91,7 @@ def test_multipart_form_data_post_as_some_providers_send_it(upstream, relay_to):
     relay, port = one_click_relay(relay_to)
     assert relay.service is not None
     key = relay.call(relay.service.store.unsubscribe_key())
-    body = (
-        '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n'
-    )
+    body = '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n'
     status, _ = request(port, "POST", "/" + make_token(key, "jan@firma.pl"), body, "multipart/form-data; boundary=b")
     assert status == 200 and suppressed(relay, "jan@firma.pl")
 
@@ -108,7 +106,7 @@ def test_forged_or_altered_tokens_are_refused(upstream, relay_to):
     forged = [
         make_token(b"another key" * 3, "kontakt@firma.de"),  # signed with a key that is not the store's
         f"{other}.{signature}",  # someone else's address with this signature
-        f"{encoded}.{signature[:-2]}AA",
+        f"{encoded}.{'B' if signature[0] != 'B' else 'C'}{signature[1:]}",  # one character of it changed
         encoded,
         "not-a-token",
     ]
