@@ -80,6 +80,13 @@ class Backend(ABC):
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one write for each row of parameters, in a single trip to the database."""
 
+    async def execute_batch(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Several writes (each SQL with its rows of parameters) in order, as one transaction."""
+        async with self.transaction():
+            for sql, rows in statements:
+                if rows:
+                    await self.execute_many(sql, rows)
+
     @abstractmethod
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT into a table with an ``id`` column; the new row's id."""
@@ -233,6 +240,33 @@ class SqliteBackend(Backend):
 
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int((await self._write(sql, params)).lastrowid or 0)
+
+    async def execute_batch(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        # One trip to the database thread for the whole batch (the relay's records after a
+        # send): each trip costs more CPU than the small writes themselves.
+        self._check()
+        async with self.exclusive():
+            outer = self._in_transaction
+
+            def run(conn: sqlite3.Connection) -> None:
+                if not outer:
+                    conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in statements:
+                        if rows:
+                            conn.executemany(sql, rows)
+                except BaseException:
+                    if not outer:
+                        conn.execute("ROLLBACK")
+                    raise
+                if not outer:
+                    conn.execute("COMMIT")
+
+            try:
+                # aiosqlite runs a function on its connection's thread only through _execute.
+                await self._db._execute(lambda: run(self._db._conn))
+            except (sqlite3.Error, ValueError) as exc:
+                raise StoreError(str(exc)) from None
 
     # Reads do not wait for the writers' turn: the relay's RCPT checks stay fast.
     # One trip to the database thread per query (execute, fetch and close would be three).

@@ -34,9 +34,9 @@ class RelayedMixin(StoreBase):
         whose copy left without it (signed mail sent unchanged, footers off) is still a first
         contact next time, so the notice is never skipped.
 
-        Two statements, one trip each (this is in the time the mail client waits).  The
-        Message-ID record goes first: should the process die in between, a reply can still be
-        traced, and the next message merely repeats the full disclosure.  An address forgotten
+        One transaction, one trip to the database (this is in the time the mail client waits):
+        the Message-ID records, the contacts and the spent copy notes together or not at all,
+        so the next message at worst repeats the full disclosure.  An address forgotten
         while the message was on its way (its keyed hash is suppressed) is not recorded again.
         """
         stamp = now()
@@ -44,24 +44,24 @@ class RelayedMixin(StoreBase):
         if not people:
             return
         full = {a for a, _ in people} if notified is None else set(notified)
-        if message_id:
-            await self._backend.execute_many(
-                "INSERT INTO sent_messages (message_id, address, sent_at) SELECT ?, ?, ? "
-                + _NOT_FORGOTTEN
-                + " ON CONFLICT DO NOTHING",
-                [(message_id, address, stamp, hashed) for address, hashed in people],
-            )
-        await self._backend.execute_many(
+        sent = (
+            "INSERT INTO sent_messages (message_id, address, sent_at) SELECT ?, ?, ? "
+            + _NOT_FORGOTTEN
+            + " ON CONFLICT DO NOTHING",
+            [(message_id, address, stamp, hashed) for address, hashed in people] if message_id else [],
+        )
+        contacted = (
             "INSERT INTO contacts (address, first_contact_at, last_contact_at, created_at, updated_at) "
             "SELECT ?, ?, ?, ?, ? " + _NOT_FORGOTTEN + " ON CONFLICT (address) DO UPDATE SET "
             "first_contact_at = COALESCE(contacts.first_contact_at, excluded.first_contact_at), "
             "last_contact_at = excluded.last_contact_at, updated_at = excluded.updated_at",
             [(address, stamp if address in full else None, stamp, stamp, stamp, hashed) for address, hashed in people],
         )
-        if message_id and notified is not None and full:  # its note has served (only first contacts have one)
-            await self._backend.execute_many(
-                "DELETE FROM copy_notes WHERE message_id = ? AND address = ?", [(message_id, a) for a in full]
-            )
+        served = (  # its note has served (only first contacts have one)
+            "DELETE FROM copy_notes WHERE message_id = ? AND address = ?",
+            [(message_id, a) for a in full] if message_id and notified is not None else [],
+        )
+        await self._backend.execute_batch([sent, contacted, served])
 
     async def note_copies(self, message_id: str, notes: Iterable[tuple[str, str]]) -> None:
         """Before sending: (address, 'full_notice' | 'colleague') for copies of ``message_id``, so a copy
