@@ -83,7 +83,22 @@ class _Extractor(HTMLParser):
             self.out.append(_SPACES.sub(" ", data.replace("\n", " ")))
 
 
+# The bounce reader and the reply reader both read a message's HTML part (the same decoded
+# string): the last conversion is kept for that string object only.
+_last: tuple[str, str] = ("", "")
+
+
 def html_to_text(html: str) -> str:
+    global _last
+    last = _last
+    if html is last[0]:
+        return last[1]
+    text = _convert(html)
+    _last = (html, text)
+    return text
+
+
+def _convert(html: str) -> str:
     parser = _Extractor()
     try:
         parser.feed(html)

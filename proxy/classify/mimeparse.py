@@ -3,25 +3,168 @@
 Replies arrive from every client and server on earth, with wrong charsets, 8-bit headers
 and broken structure; every helper here degrades to best-effort text instead of failing.
 The compat32 parser is used because it is several times faster than the modern policy
-and never rejects a header.
+and never rejects a header.  The complaint, bounce, auto-reply and reply readers each ask
+the same message for the same headers, content types and texts: a parsed message answers
+each question once (see ParsedMessage).
 """
 
 from __future__ import annotations
 
 import email
+import email.feedparser
 import email.header
+import email.policy
 import re
+import types
 from email.message import Message
+from typing import Any
 
 MAX_PART_CHARS = 200_000  # beyond this a part is not a reply a person typed
 _ID = re.compile(r"<([^<>\s]+)>")
+_UNSET = object()
+
+
+class ParsedMessage(Message):
+    """A compat32 message that remembers its answers until it is changed.
+
+    The memo is tied to the header list (its identity and length: every change but
+    replace_header rebinds or extends it), the default type and the payload, so an edited
+    message is read afresh.
+    """
+
+    def _memo(self) -> dict[Any, Any]:
+        state = self.__dict__.get("_proxy_state")
+        headers, payload = self._headers, self._payload  # type: ignore[attr-defined]
+        if (
+            state is None
+            or state[0] is not headers
+            or state[1] != len(headers)
+            or state[2] != self._default_type  # type: ignore[attr-defined]
+            or state[3] is not payload
+        ):
+            state = (headers, len(headers), self._default_type, payload, {})  # type: ignore[attr-defined]
+            self.__dict__["_proxy_state"] = state
+        memo: dict[Any, Any] = state[4]
+        return memo
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self.__dict__.pop("_proxy_state", None)  # the one change made in place
+        super().replace_header(_name, _value)
+
+    def get_content_type(self) -> str:
+        memo = self._memo()
+        ctype = memo.get("content-type")
+        if ctype is None:
+            ctype = memo["content-type"] = super().get_content_type()
+        return str(ctype)
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        memo = self._memo()
+        key = ("params", header.lower())
+        params = memo.get(key, _UNSET)
+        if params is _UNSET:
+            params = memo[key] = super()._get_params_preserve(_UNSET, header)  # type: ignore[misc]
+        return failobj if params is _UNSET else list(params)  # a copy: callers may change theirs
+
+    def first_raw_header(self, name: str) -> str | None:
+        """A header's first raw value (8-bit bytes as surrogate escapes), None if missing."""
+        memo = self._memo()
+        raw = memo.get("raw-headers")
+        if raw is None:
+            raw = {}
+            for key, value in self._headers:  # type: ignore[attr-defined]
+                raw.setdefault(key.lower(), str(value))
+            memo["raw-headers"] = raw
+        first: str | None = raw.get(name.lower())
+        return first
+
+
+class _BoundaryMatch:
+    def __init__(self, groups: dict[str, str | None]) -> None:
+        self._groups = groups
+
+    def group(self, name: str) -> str | None:
+        return self._groups[name]
+
+
+# What may follow "--boundary" and its "--" on a boundary line for the stdlib's pattern
+# (?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$ to match, with the line separator it captures.
+_BOUNDARY_ENDINGS: dict[str, str | None] = {
+    "": None, "\r\n": "\r\n", "\r\n\n": "\r\n", "\r": "\r", "\n": "\n", "\n\n": "\n",
+}  # fmt: skip
+
+
+class _BoundaryLine:
+    """The feed parser's boundary-line pattern as string operations.
+
+    The stdlib compiles one regular expression per multipart boundary, and boundaries are
+    unique per message, so that compilation cost more than the rest of the parse.
+    """
+
+    def __init__(self, separator: str) -> None:
+        self._separator = separator
+
+    def match(self, line: str) -> _BoundaryMatch | None:
+        if not line.startswith(self._separator):
+            return None
+        rest = line[len(self._separator) :]
+        end = "--" if rest.startswith("--") else None
+        if end:
+            rest = rest[2:]
+        tail = rest.lstrip(" \t")
+        if tail not in _BOUNDARY_ENDINGS:
+            return None
+        ws = rest[: len(rest) - len(tail)]
+        return _BoundaryMatch({"sep": self._separator, "end": end, "ws": ws, "linesep": _BOUNDARY_ENDINGS[tail]})
+
+
+class _BoundaryRe:
+    """The `re` the feed parser's _parsegen sees: its boundary pattern becomes a _BoundaryLine."""
+
+    _PREFIX = "(?P<sep>"
+    _SUFFIX = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+    _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+    escape = staticmethod(re.escape)
+
+    @classmethod
+    def compile(cls, pattern: str) -> Any:
+        if pattern.startswith(cls._PREFIX) and pattern.endswith(cls._SUFFIX):
+            escaped = pattern[len(cls._PREFIX) : -len(cls._SUFFIX)]
+            return _BoundaryLine(cls._ESCAPED.sub(r"\1", escaped))
+        return re.compile(pattern)  # a pattern of another Python version: the real thing
+
+
+def _feed_parser_class() -> type[email.feedparser.FeedParser] | None:
+    """The stdlib feed parser with its own _parsegen code seeing _BoundaryRe as `re`."""
+    parsegen = getattr(email.feedparser.FeedParser, "_parsegen", None)
+    code = getattr(parsegen, "__code__", None)
+    if code is None or "re" not in code.co_names or parsegen.__closure__:  # type: ignore[union-attr]
+        return None
+    scope = {**vars(email.feedparser), "re": _BoundaryRe}
+    fast = types.FunctionType(code, scope, code.co_name, parsegen.__defaults__)  # type: ignore[union-attr]
+    return type("_FeedParser", (email.feedparser.FeedParser,), {"_parsegen": fast})
+
+
+_FEED_PARSER = _feed_parser_class()
+_CHUNK = 8192  # what email.parser.Parser feeds at a time
+
+
+def _parse(raw: bytes) -> Message:
+    if _FEED_PARSER is None:
+        return email.message_from_bytes(raw, _class=ParsedMessage)
+    text = raw.decode("ASCII", errors="surrogateescape")  # as email.parser.BytesParser does
+    parser = _FEED_PARSER(ParsedMessage, policy=email.policy.compat32)
+    for start in range(0, len(text), _CHUNK):
+        parser.feed(text[start : start + _CHUNK])
+    result: Message = parser.close()
+    return result
 
 
 def parse(raw: bytes) -> Message:
     try:
-        return email.message_from_bytes(raw)
+        return _parse(raw)
     except Exception:  # the parser is lenient, but a reply must never stop the watcher
-        return email.message_from_string("")
+        return email.message_from_string("", _class=ParsedMessage)
 
 
 def _unescape(value: str, hint: str | None) -> str:
@@ -56,6 +199,8 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 def _raw_header(msg: Message, name: str) -> str | None:
     # raw_items() keeps 8-bit bytes as surrogate escapes; get() would turn them into "?".
+    if isinstance(msg, ParsedMessage):
+        return msg.first_raw_header(name)
     wanted = name.lower()
     try:
         for key, value in msg.raw_items():
@@ -68,6 +213,17 @@ def _raw_header(msg: Message, name: str) -> str | None:
 
 def header(msg: Message, name: str) -> str:
     """A header's decoded text ('' if missing or unreadable)."""
+    if not isinstance(msg, ParsedMessage):
+        return _decoded_header(msg, name)
+    memo = msg._memo()
+    key = ("header", name.lower())
+    text: str | None = memo.get(key)
+    if text is None:
+        text = memo[key] = _decoded_header(msg, name)
+    return text
+
+
+def _decoded_header(msg: Message, name: str) -> str:
     raw = _raw_header(msg, name)
     if raw is None:
         return ""
@@ -118,6 +274,16 @@ def message_ids(value: str) -> tuple[str, ...]:
 
 def part_text(part: Message) -> str:
     """The decoded text of a non-multipart part (transfer encoding and charset undone)."""
+    if not isinstance(part, ParsedMessage):
+        return _decoded_text(part)
+    memo = part._memo()
+    text: str | None = memo.get("text")
+    if text is None:
+        text = memo["text"] = _decoded_text(part)
+    return text
+
+
+def _decoded_text(part: Message) -> str:
     try:
         data = part.get_payload(decode=True)
     except Exception:
