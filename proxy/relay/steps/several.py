@@ -20,9 +20,13 @@ def visible_recipients(raw: bytes) -> list[tuple[str, str]]:
 
 
 def _external(ctx: MessageContext) -> list[str]:
+    """The external To/Cc recipients, where there can be two or more (else an empty list)."""
+    values = header_values(ctx.raw, "To") + header_values(ctx.raw, "Cc")
+    if sum(value.count("@") for value in values) < 2:  # one address at most: no need to parse
+        return []
     own = domain_of(ctx.mail_from.lower()) if "@" in ctx.mail_from else None
     found = []
-    for _, address in visible_recipients(ctx.raw):
+    for _, address in getaddresses(values):
         try:
             normalised = normalise(address)
         except AddressError:
