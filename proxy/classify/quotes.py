@@ -141,12 +141,16 @@ def _generic_header_block_at(lines: Sequence[str], i: int) -> bool:
     return labels >= 3 and address and dated
 
 
-def _next_is_quoted(lines: Sequence[str], i: int) -> bool:
-    following = next((ln.strip() for ln in lines[i:] if ln.strip()), "")
-    return following.startswith(">")
+def _quoted_from(lines: Sequence[str]) -> list[bool]:
+    """For each line index (and one past the end): is the first non-blank line from there on ">" quoting?"""
+    quoted = [False] * (len(lines) + 1)
+    for i in range(len(lines) - 1, -1, -1):
+        stripped = lines[i].strip()
+        quoted[i] = stripped.startswith(">") if stripped else quoted[i + 1]
+    return quoted
 
 
-def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
+def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from: Sequence[bool]) -> int:
     """How many lines an attribution starting at line i spans (0 if none).
 
     Gmail wraps long attributions ("On Tue, ... Jane <" / "jane@example.com> wrote:"), so
@@ -160,7 +164,7 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
     for pattern in (rules.attribution, rules.attribution_line):
         if pattern is not None and pattern.search(line):
             return 1
-    if _looks_like_attribution(line, _next_is_quoted(lines, i + 1)):
+    if _looks_like_attribution(line, quoted_from[i + 1]):
         return 1
     whole = rules.attribution
     parts = [line]
@@ -170,24 +174,33 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules) -> int:
             break
         parts.append(stripped)
         joined = " ".join(parts)
-        later = [" ".join(parts[j:]) for j in range(1, len(parts))]
         if whole is not None and whole.search(joined):
-            return 0 if any(whole.search(t) for t in later) else len(parts)
-        quoted = _next_is_quoted(lines, i + k)
+            return 0 if any(whole.search(t) for t in _later_joins(parts)) else len(parts)
+        quoted = quoted_from[i + k]
         if _looks_like_attribution(joined, quoted) and not _ENDS_SENTENCE.search(parts[0]):
-            return 0 if any(_looks_like_attribution(t, quoted) for t in later) else len(parts)
+            return 0 if any(_looks_like_attribution(t, quoted) for t in _later_joins(parts)) else len(parts)
     return 0
 
 
+def _later_joins(parts: Sequence[str]) -> Iterable[str]:
+    """The joins of a wrapped attribution without its first line(s)."""
+    return (" ".join(parts[j:]) for j in range(1, len(parts)))
+
+
 @functools.lru_cache(maxsize=8)
-def _normalized_fingerprints(footer_fingerprints: tuple[str, ...]) -> list[str]:
-    """The same few dozen phrases arrive with every reply: normalise them once per rule set."""
-    return [f for f in (normalize(p) for p in footer_fingerprints) if f]
+def _fingerprint_pattern(footer_fingerprints: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The same few dozen phrases arrive with every reply: normalise them once per rule set,
+    into one pattern that finds any of them as whole words of a normalised line."""
+    phrases = [f for f in (normalize(p) for p in footer_fingerprints) if f]
+    if not phrases:
+        return None
+    return re.compile("(?<![^ ])(?:" + "|".join(re.escape(f) for f in phrases) + ")(?![^ ])")
 
 
 def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Sequence[str] = ()) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    fingerprints = _normalized_fingerprints(tuple(footer_fingerprints))
+    fingerprints = _fingerprint_pattern(tuple(footer_fingerprints))
+    quoted_from = _quoted_from(lines)
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -202,21 +215,17 @@ def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Se
             continue
         if line.rstrip() == "--" or line == "-- ":
             break
-        if fingerprints:
-            norm = f" {normalize(stripped)} "
-            if any(f" {f} " in norm for f in fingerprints):
-                break
+        if fingerprints is not None and fingerprints.search(normalize(stripped)):
+            break
         if rules.separators is not None and rules.separators.match(stripped):
             break
         if _header_block_at(lines, i, rules) or _generic_header_block_at(lines, i):
             break
-        span = _attribution_at(lines, i, rules)
+        span = _attribution_at(lines, i, rules, quoted_from)
         if span:
             # An attribution above ">" quoting may be followed by inline answers, which are
             # the person's words; above an unquoted original it ends the reply.
-            rest = (ln.strip() for ln in lines[i + span :])
-            following = next((ln for ln in rest if ln), "")
-            if following.startswith(">"):
+            if quoted_from[i + span]:
                 i += span
                 continue
             break
