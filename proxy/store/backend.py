@@ -171,6 +171,8 @@ class SqliteBackend(Backend):
         # keep their inode.  Another process that finds them gone creates new ones and writes
         # where this connection never looks.
         self._companions: dict[str, tuple[int, int] | None] = {"-wal": None, "-shm": None}
+        # The three names as strings, made once: this check runs before every statement.
+        self._watched = [str(path), *(f"{path}{suffix}" for suffix in self._companions)]
 
     def _check(self) -> None:
         """Fail closed when the connection is gone or the file, its WAL or its index was deleted or replaced.
@@ -182,10 +184,11 @@ class SqliteBackend(Backend):
             raise StoreError(f"store {self.path} is closed")
         if self._identity is None:
             return
-        if _file_identity(self.path) != self._identity:
+        main, *companions = self._watched
+        if _file_identity(main) != self._identity:
             raise StoreError(f"store {self.path} was removed or replaced while in use; restart to use the new one")
-        for suffix, known in self._companions.items():
-            current = _file_identity(Path(f"{self.path}{suffix}"))
+        for (suffix, known), name in zip(self._companions.items(), companions, strict=True):
+            current = _file_identity(name)
             if known is None:
                 if current != (0, 0):
                     self._companions[suffix] = current  # created by this connection's first statement
@@ -449,7 +452,7 @@ async def _switch_to_wal(db: aiosqlite.Connection) -> None:
             await asyncio.sleep(0.1)
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
+def _file_identity(path: Path | str) -> tuple[int, int] | None:
     """Device and inode of the database file (None in memory); (0, 0) once it is gone."""
     if str(path) == ":memory:":
         return None
