@@ -115,6 +115,7 @@ def _could_be_report(msg: Message) -> bool:
         parts = list(msg.walk())
     except Exception:
         return True  # a structure the readers may still make sense of
+    text_before = False  # the text readers take an HTML part's words only when no text came before it
     for part in parts:
         ctype = part.get_content_type()
         if ctype.startswith("message/") or ctype == "text/rfc822-headers":
@@ -124,8 +125,9 @@ def _could_be_report(msg: Message) -> bool:
         text = mimeparse.part_text(part)
         if _JSON_OBJECT.search(text[:_JSON_SCAN]) or _REPORT_FIELD.search(text):
             return True
-        if ctype == "text/html" and _REPORT_FIELD.search(html_to_text(text)):
+        if ctype == "text/html" and not text_before and _REPORT_FIELD.search(html_to_text(text)):
             return True
+        text_before = text_before or ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
     return False
 
 
