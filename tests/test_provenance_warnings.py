@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from proxy.cli.service import format_status
+from proxy.service.status import service_status
 from proxy.store import today
 from tests.harness import RelayThread, wait_until
 
@@ -36,6 +38,12 @@ def test_unrecorded_source_is_warned_once_per_domain_and_every_message_counted(
     assert [first in w for w in warnings].count(True) == 1, warnings
     assert [second in w for w in warnings].count(True) == 1, warnings
     assert service_counts(relay).get("unrecorded.source") == len(addresses)
+    # and `gdpr-proxy status` shows them
+    service = relay.service
+    assert service is not None
+    status = relay.call(service_status(service))
+    assert status["today"]["unrecorded"]["source"] == len(addresses)
+    assert f"source today: {len(addresses)}" in format_status(status)
 
 
 def service_counts(relay: RelayThread) -> dict[str, int]:

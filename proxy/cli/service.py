@@ -117,6 +117,13 @@ def format_status(status: dict[str, Any]) -> str:
     refused = today.get("refused_recipients") or {}
     if refused:
         lines.append("  recipients refused today: " + ", ".join(f"{c} {n}" for c, n in sorted(refused.items())))
+    unrecorded = today.get("unrecorded") or {}
+    if unrecorded:
+        lines.append(
+            "  first contacts without a recorded "
+            + ", ".join(f"{what} today: {n}" for what, n in sorted(unrecorded.items()))
+            + " (record them: gdpr-proxy contacts import FILE.csv, columns source and reason)"
+        )
     store = status.get("store")
     if store:
         text = f"  store:     {store.get('where', '?')}, reachable: {_yes_no(store.get('reachable'))}"

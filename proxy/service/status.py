@@ -94,6 +94,10 @@ async def service_status(service: Service) -> dict[str, Any]:
                 for name, n in counts.items()
                 if name.startswith("refused_recipient.")
             },
+            # first contacts sent with the footer's default words for a missing source or reason
+            "unrecorded": {
+                name.removeprefix("unrecorded."): n for name, n in counts.items() if name.startswith("unrecorded.")
+            },
         },
         "store": store,
         "bounces": bounces,
