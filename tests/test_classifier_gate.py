@@ -25,7 +25,7 @@ def both_ways(raw: bytes, rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> tu
     """The verdict as classify() gives it, and with every reader run."""
     gated = classify(raw, rules.reply_rules, rules.footer_fingerprints)
     with monkeypatch.context() as patch:
-        patch.setattr(classifier, "_could_be_report", lambda msg: True)
+        patch.setattr(classifier, "could_be_report", lambda msg: True)
         ungated = classify(raw, rules.reply_rules, rules.footer_fingerprints)
     return gated, ungated
 
@@ -78,4 +78,4 @@ def test_corpus_replies_answer_as_with_every_reader(rules: RuleSet, monkeypatch:
 def test_a_persons_reply_is_no_report(rules: RuleSet) -> None:
     from proxy.classify import mimeparse
 
-    assert not classifier._could_be_report(mimeparse.parse(mail("No thanks, please remove me.")))
+    assert not classifier.could_be_report(mimeparse.parse(mail("No thanks, please remove me.")))

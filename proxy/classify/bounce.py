@@ -23,6 +23,11 @@ from proxy.classify.complaints import json_notices, member, notice_kind, notice_
 from proxy.classify.htmltext import html_to_text
 from proxy.rules.bounces import BounceRules, shipped_bounce_rules
 
+# What could_be_report looks for
+_JSON_OBJECT = re.compile(r"\{\s*\"")  # where a provider's JSON notice could start
+_REPORT_FIELD = re.compile("final-recipient", re.IGNORECASE)  # a delivery report written as text
+_JSON_SCAN = 2000  # how far into a part a JSON notice is looked for
+
 _ADDRESS = re.compile(
     r"(?:\"[^\"@\s]{1,64}\"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 )
@@ -217,13 +222,45 @@ def we_wrote_to(failure: Failure, relayed: list[str], bounce: Bounce) -> str:
     return named
 
 
-def parse_bounce(msg: Message, rules: BounceRules | None = None) -> Bounce | None:
-    """The failures a delivery notice reports, or None if the message is not one."""
+def parse_bounce(msg: Message, rules: BounceRules | None = None, *, text_only: bool = False) -> Bounce | None:
+    """The failures a delivery notice reports, or None if the message is not one.
+
+    ``text_only``: only a server's plain text notice is looked for, as for a message that
+    could_be_report turned down."""
     rules = rules or shipped_bounce_rules()
     try:
+        if text_only:
+            return _text_bounce(msg, rules)
         return _json_bounce(msg, rules) or _dsn(msg, rules) or _text_bounce(msg, rules)
     except Exception:  # a damaged notice is still better ignored than fatal
         return None
+
+
+def could_be_report(msg: Message) -> bool:
+    """Whether the complaint and bounce readers could find a report beyond a server's plain
+    text notice: an enclosed or report part, a JSON notice, a delivery report written as text,
+    or a client's one-click unsubscribe header.  A person's reply has none of these, and is
+    spared the readers' walks through every part."""
+    if mimeparse.header(msg, "X-Apple-Unsubscribe"):
+        return True
+    try:
+        parts = list(msg.walk())
+    except Exception:
+        return True  # a structure the readers may still make sense of
+    text_before = False  # the text readers take an HTML part's words only when no text came before it
+    for part in parts:
+        ctype = part.get_content_type()
+        if ctype.startswith("message/") or ctype == "text/rfc822-headers":
+            return True
+        if part.is_multipart() or part.get_content_maintype() not in ("text", "application", "multipart"):
+            continue  # the readers look for notices in text, JSON and mislabelled multipart parts only
+        text = mimeparse.part_text(part)
+        if _JSON_OBJECT.search(text[:_JSON_SCAN]) or _REPORT_FIELD.search(text):
+            return True
+        if ctype == "text/html" and not text_before and _REPORT_FIELD.search(html_to_text(text)):
+            return True
+        text_before = text_before or ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
+    return False
 
 
 def _walk(msg: Message) -> list[Message]:

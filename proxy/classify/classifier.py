@@ -7,27 +7,20 @@ carries our message (and its "reply No thanks" footer) must never read as an opt
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
-from email.message import Message
 
 from proxy.classify import mimeparse
 from proxy.classify.autoreply import AutoReply, detect_auto_reply
-from proxy.classify.bounce import Bounce, _text_bounce, parse_bounce
+from proxy.classify.bounce import could_be_report, parse_bounce
 from proxy.classify.complaints import parse_complaint
-from proxy.classify.htmltext import html_to_text
 from proxy.classify.intent import auto_reply_phrase, judge
 from proxy.classify.reader import reply_from_message
 from proxy.classify.reply_rules import ReplyRules
 from proxy.classify.verdicts import Kind, Verdict
-from proxy.rules.bounces import shipped_bounce_rules
 
 __all__ = ["Kind", "ReplyRules", "Verdict", "classify"]
 
 MAX_SHOWN_TEXT = 2000  # of the person's text kept with a verdict for review
-_JSON_OBJECT = re.compile(r"\{\s*\"")  # where a provider's JSON notice could start
-_REPORT_FIELD = re.compile("final-recipient", re.IGNORECASE)  # a delivery report written as text
-_JSON_SCAN = 2000  # how far into a part a JSON notice is looked for
 
 
 def classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str] = ()) -> Verdict:
@@ -42,7 +35,7 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
     msg = mimeparse.parse(raw)
     sender = mimeparse.address(msg, "From")
     refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
-    report = _could_be_report(msg)
+    report = could_be_report(msg)
     complaint = parse_complaint(msg) if report else None
     if complaint is not None:  # a feedback loop's report: the person we wrote to pressed "spam"
         ids = tuple(dict.fromkeys(refs + complaint.original_message_ids))
@@ -56,7 +49,7 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
             sender=sender,
             reason=complaint.feedback_type,
         )
-    bounce = parse_bounce(msg) if report else _text_only_bounce(msg)
+    bounce = parse_bounce(msg, text_only=not report)
     if bounce is not None:
         ids = tuple(dict.fromkeys(refs + bounce.original_message_ids))
         return Verdict(
@@ -102,38 +95,3 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
         reason=found.reason,
         text=reply.new_text.strip()[:MAX_SHOWN_TEXT] if found.outcome != "none" else "",
     )
-
-
-def _could_be_report(msg: Message) -> bool:
-    """Whether the complaint and bounce readers could find a report beyond a server's plain
-    text notice: an enclosed or report part, a JSON notice, a delivery report written as text,
-    or a client's one-click unsubscribe header.  A person's reply has none of these, and is
-    spared the readers' walks through every part."""
-    if mimeparse.header(msg, "X-Apple-Unsubscribe"):
-        return True
-    try:
-        parts = list(msg.walk())
-    except Exception:
-        return True  # a structure the readers may still make sense of
-    text_before = False  # the text readers take an HTML part's words only when no text came before it
-    for part in parts:
-        ctype = part.get_content_type()
-        if ctype.startswith("message/") or ctype == "text/rfc822-headers":
-            return True
-        if part.is_multipart() or part.get_content_maintype() not in ("text", "application", "multipart"):
-            continue  # the readers look for notices in text, JSON and mislabelled multipart parts only
-        text = mimeparse.part_text(part)
-        if _JSON_OBJECT.search(text[:_JSON_SCAN]) or _REPORT_FIELD.search(text):
-            return True
-        if ctype == "text/html" and not text_before and _REPORT_FIELD.search(html_to_text(text)):
-            return True
-        text_before = text_before or ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
-    return False
-
-
-def _text_only_bounce(msg: Message) -> Bounce | None:
-    """parse_bounce for a message _could_be_report turned down: only a server's text notice is left."""
-    try:
-        return _text_bounce(msg, shipped_bounce_rules())
-    except Exception:  # as parse_bounce: a damaged notice is ignored
-        return None
