@@ -12,13 +12,20 @@ returned message's Message-ID, which the watcher looks up among the relayed mess
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import quopri
 import re
 from dataclasses import dataclass
 from email.message import Message
 
 from proxy.classify import mimeparse
-from proxy.classify.bounce_reasons import FailureReason, classify_failure, find_status
+from proxy.classify.bounce_reasons import (
+    FailureReason,
+    classify_failure,
+    classify_wording,
+    find_status,
+    passing_trouble,
+)
 from proxy.classify.complaints import json_notices, member, notice_kind, notice_message_ids
 from proxy.classify.htmltext import html_to_text
 from proxy.rules.bounces import BounceRules, shipped_bounce_rules
@@ -154,6 +161,12 @@ _DELAY_WORDS = re.compile(
     r"is delayed|been delayed|still trying|will keep trying|no action is required on your part",
     re.IGNORECASE,
 )
+# "could not be delivered", "did not receive a copy", "was not delivered": a server's words.
+_NOT_DELIVERED = re.compile(
+    r"\b(could ?not|couldn't|cannot|can't|unable to|failed to|did not|didn't)\s+(be\s+)?"
+    r"(deliver|delivered|reach|receive a copy)\b|\b(was|were|has|have|had)\s*(not|n't)\s+(been\s+)?delivered\b"
+)
+_ANSWERED = re.compile(r"\s*(re|aw|sv|vs|odp|antw|wg|fw|fwd|tr|rif|r)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _STATUS_ANY = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])|(?<![\d.\w])[45]\d\d(?=[ -])")
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _SEGMENT = 800  # how far after an address its explanation reaches
@@ -404,6 +417,13 @@ def _dsn(msg: Message, rules: BounceRules) -> Bounce | None:
         if reason is None:
             continue  # delivered, relayed, expanded: not a failure
         failures.append(Failure(address, reason, final, original, (diagnostic or near)[:300]))
+    if len(failures) == 1 and failures[0].reason.suppresses:
+        # The prose of a notice about one recipient must not contradict its report
+        trouble = passing_trouble(explanation, rules)
+        if trouble is not None:
+            failures[0] = dataclasses.replace(
+                failures[0], reason=dataclasses.replace(trouble, status=failures[0].reason.status)
+            )
     if not failures:
         # No usable recipient field (e.g. "Final-Recipient: rfc822; @host"): the notice's text may name it
         text_bounce = _text_bounce(msg, rules)
@@ -507,7 +527,11 @@ def _near(text: str, addresses: set[str]) -> str:
     return "\n".join(pieces)[:4000]
 
 
-_SEGMENT_END = re.compile(r"\n\s*\n|\n\s*(while talking to|-{3,}|={3,})", re.IGNORECASE)
+# A segment ends at a blank line, a section rule, a new SMTP session, or Sendmail's next
+# "CODE who... what" line: each of those is about another recipient or host.
+_SEGMENT_END = re.compile(
+    r"\n\s*\n|\n\s*(while talking to|-{3,}|={3,})|\n(?=[ \t]*[245]\d\d [^\n]{1,80}?\.\.\. )", re.IGNORECASE
+)
 
 
 def _segment(text: str, pos: int, others: list[int]) -> str:
@@ -523,6 +547,37 @@ def _segment(text: str, pos: int, others: list[int]) -> str:
         if nxt is not None and nxt < end + 1:
             end = max(line_start, text.rfind("\n", 0, nxt))
     return text[line_start:end]
+
+
+_QUOTED_HEADER = re.compile(r"^[ \t>]*(from|to|cc|subject|date|sent)[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _sole_returned_recipient(msg: Message) -> str:
+    """The only recipient of the returned copy quoted as text ("From: ... To: ... Subject:"),
+    when that copy was sent by the person the notice goes back to; '' otherwise."""
+    user = mimeparse.address(msg, "To")
+    plain, _ = mimeparse.body_parts(msg)
+    if not user or plain is None:
+        return ""
+    fields: dict[str, list[str]] = {}
+    last = -1
+    for m in _QUOTED_HEADER.finditer(mimeparse.part_text(plain)):
+        if last >= 0 and m.start() - last > 2:
+            fields = {}  # only consecutive header lines make up the quoted copy's header block
+        fields.setdefault(m.group(1).lower(), []).append(m.group(2))
+        last = m.end()
+        if len(fields) >= 3 and "from" in fields and "to" in fields:
+            break
+    if len(fields) < 3 or "from" not in fields or "to" not in fields:
+        return ""
+    senders = {clean_address(a.group()) for v in fields["from"] for a in _ADDRESS.finditer(v)}
+    recipients = {
+        clean_address(a.group()) for k in ("to", "cc") for v in fields.get(k, []) for a in _ADDRESS.finditer(v)
+    }
+    recipients.discard("")
+    if senders != {user} or len(recipients) != 1:
+        return ""
+    return recipients.pop()
 
 
 def _help_desk(addr: str) -> bool:
@@ -550,9 +605,14 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         return None  # every server's notice shows one of these; replies are spared the body scan
     text = _explanation(msg)
     lowered = text.lower().replace("’", "'")
-    marker = next((m for m in _TEXT_MARKERS if m in lowered), None)
+    marker = next((m for m in _TEXT_MARKERS if m in lowered), None) or _NOT_DELIVERED.search(lowered)
     if marker is None and not failed_header and not (from_daemon and (subject_hit or _STATUS_ANY.search(text))):
-        return None
+        # A server with a name of its own ("imss@", "MDaemon@") still tells why in the words
+        # mail operators use; a person's answer ("Re: ...") is never read that way.
+        if not (subject_hit or from_daemon) or _ANSWERED.match(subject):
+            return None
+        if not (_STATUS_ANY.search(text) and subject_hit) and classify_wording(text, rules) is None:
+            return None
     ignore = {sender, mimeparse.address(msg, "To"), mimeparse.address(msg, "Reply-To")} - {""}
     action = "delayed" if _DELAY_WORDS.search(subject) or _DELAY_WORDS.search(text[:3000]) else "failed"
     found: list[tuple[str, int]] = []
@@ -580,24 +640,29 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         if addr and all(a != addr for a, _ in found):
             found.insert(0, (addr, -1))
     failures: list[Failure] = []
-    for addr in dict.fromkeys(a for a, _ in found):
+    distinct = dict.fromkeys(a for a, _ in found)
+    # The notice's summary speaks for its only address; with several, each has its own lines.
+    summary = text if len(distinct) == 1 else ""
+    for addr in distinct:
         segments = [
             _segment(text, pos, [p for a, p in found if a != addr])
             for other, pos in found
             if other == addr and pos >= 0
         ]
         segment = "\n".join(segments)
-        reason = classify_failure(find_status(segment), segment, rules, action, context=text)
+        reason = classify_failure(find_status(segment), segment, rules, action, context=summary)
         if reason is None:
             continue
         failures.append(Failure(addr, reason, "", "", " ".join(segment.split())[:300]))
     if not failures:
-        # A notice with no address at all: the returned message's ID lets the watcher find it
+        # A notice with no address at all: the returned message's ID lets the watcher find it,
+        # or else the one recipient of the copy it quotes, when that copy is the user's own mail
         ids = original_ids(msg)
-        if not ids:
+        sole = "" if ids else _sole_returned_recipient(msg)
+        if not ids and not sole:
             return None
         reason = classify_failure(find_status(text), text, rules, action)
         if reason is None:
             return None
-        return Bounce((Failure("", reason, "", "", " ".join(text.split())[:300]),), "bounce text", ids, sender)
+        return Bounce((Failure(sole, reason, "", "", " ".join(text.split())[:300]),), "bounce text", ids, sender)
     return Bounce(tuple(failures), "bounce text", original_ids(msg), sender)

@@ -103,6 +103,32 @@ def _match_wording(text: str, rules: BounceRules) -> tuple[Category, str, str] |
     return None
 
 
+def classify_wording(text: str, rules: BounceRules) -> tuple[Category, str, str] | None:
+    """The first failure wording of the rules found in a text: (category, reason, phrase)."""
+    return _match_wording(normalise_text(text), rules)
+
+
+def passing_trouble(prose: str, rules: BounceRules) -> FailureReason | None:
+    """The notice's own words, when they tell only of a passing trouble (a full mailbox, a
+    temporary failure) and nowhere that the recipient is gone.
+
+    A report whose fields say "user unknown" while its prose says "not enough disk space"
+    contradicts itself; a suppression is for good, so such a report is read as the passing
+    trouble (counted towards a suspension) rather than as a dead address.
+    """
+    text = normalise_text(prose)
+    if not text:
+        return None
+    found = [(w.category, w.reason, m.group(0)) for w in rules.wordings if (m := w.pattern.search(text))]
+    if not found or any(category == "recipient-gone" for category, _, _ in found):
+        return None
+    category, reason, phrase = found[0]
+    if category not in ("mailbox-full", "temporary"):
+        return None
+    evidence = f'{category} ({reason}); the notice says "{phrase}" although its report says the recipient is gone'
+    return FailureReason(category, reason, evidence[:200], "")
+
+
 def classify_failure(
     status: str, diagnostic: str, rules: BounceRules, action: str = "", context: str = ""
 ) -> FailureReason | None:
