@@ -119,3 +119,44 @@ def test_server_with_a_name_of_its_own_is_read_by_its_wording() -> None:
 
 def test_a_persons_answer_with_such_a_subject_is_no_notice() -> None:
     assert _read(_named_server_notice("Re: Mail could not be delivered", "Jan Peeters <jan@kviv.example>")) is None
+
+
+def test_exim_alias_expansion_names_the_address_we_wrote_to() -> None:
+    raw = (
+        b"From: Mail Delivery System <Mailer-Daemon@mx.firma.example>\r\nTo: anna@seller.example\r\n"
+        b"Subject: Mail delivery failed: returning message to sender\r\n\r\n"
+        b"This message was created automatically by mail delivery software.\r\n\r\n"
+        b"A message that you sent could not be delivered to one or more of its\r\n"
+        b"recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
+        b"  an undisclosed address\r\n    (generated from info@firma.example)\r\n    unknown user\r\n"
+    )
+    bounce = _read(raw)
+    assert bounce is not None and bounce.permanent == ("info@firma.example",)
+
+
+def test_subject_saying_why_marks_a_notice_from_a_server_with_its_own_name() -> None:
+    raw = (
+        b"From: MDaemon@webmail.firma.example\r\nTo: anna@seller.example\r\n"
+        b"Subject: Warning: jan@firma.example - User unknown!\r\n\r\n"
+        b"jan@firma.example - no such user here.\r\n\r\nThere is no user by that name at this server.\r\n"
+    )
+    bounce = _read(raw)
+    assert bounce is not None and bounce.permanent == ("jan@firma.example",)
+
+
+def test_daemon_notice_in_another_language_is_read_by_its_address_lines() -> None:
+    raw = (
+        "From: MAILER-DAEMON@mail.firma.example\r\nTo: anna@seller.example\r\nSubject: 邮件传输失败\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "邮件无法发送到您指定的地址中。\r\n\r\n<wang@firma.example>:\r\n\r\n<li@firma.example>:\r\n"
+    ).encode()
+    bounce = _read(raw)
+    assert bounce is not None and [f.address for f in bounce.failures] == ["wang@firma.example", "li@firma.example"]
+
+
+def test_a_person_sending_a_returned_message_as_attachment_is_no_notice() -> None:
+    raw = (
+        b"From: Jan <jan@firma.example>\r\nTo: anna@seller.example\r\nSubject: original as attachment\r\n"
+        b"Content-Type: text/plain\r\n\r\nThis one came back to me, the attachment is the original.\r\n"
+    )
+    assert _read(raw) is None

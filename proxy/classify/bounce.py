@@ -166,6 +166,7 @@ _NOT_DELIVERED = re.compile(
     r"\b(could ?not|couldn't|cannot|can't|unable to|failed to|did not|didn't)\s+(be\s+)?"
     r"(deliver|delivered|reach|receive a copy)\b|\b(was|were|has|have|had)\s*(not|n't)\s+(been\s+)?delivered\b"
 )
+_ADDRESS_LINE = re.compile(r"^[ \t]*<[^<>\s@]+@[^<>\s]+>:", re.MULTILINE)
 _ANSWERED = re.compile(r"\s*(re|aw|sv|vs|odp|antw|wg|fw|fwd|tr|rif|r)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _STATUS_ANY = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])|(?<![\d.\w])[45]\d\d(?=[ -])")
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -596,7 +597,10 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         or any(n in name for n in _DAEMON_NAMES)
         or (not sender and "mailer-daemon" in mimeparse.header(msg, "From").lower())
     )
-    subject_hit = any(s in subject for s in _SUBJECTS)
+    # "Warning: jan@... - User unknown!": a subject that says why is a notice's subject too
+    subject_hit = any(s in subject for s in _SUBJECTS) or (
+        not _ANSWERED.match(subject) and (classify_wording(subject, rules) or ("",))[0] == "recipient-gone"
+    )
     null_sender = mimeparse.header(msg, "Return-Path").strip() in ("<>", "") and bool(
         mimeparse.header(msg, "X-Failed-Recipients") or from_daemon
     )
@@ -605,8 +609,12 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
         return None  # every server's notice shows one of these; replies are spared the body scan
     text = _explanation(msg)
     lowered = text.lower().replace("’", "'")
-    marker = next((m for m in _TEXT_MARKERS if m in lowered), None) or _NOT_DELIVERED.search(lowered)
-    if marker is None and not failed_header and not (from_daemon and (subject_hit or _STATUS_ANY.search(text))):
+    marker = (
+        any(m in lowered for m in _TEXT_MARKERS)
+        or _NOT_DELIVERED.search(lowered) is not None
+        or (from_daemon and _ADDRESS_LINE.search(text) is not None)  # qmail and Postfix: "<jan@firma.example>:"
+    )
+    if not marker and not failed_header and not (from_daemon and (subject_hit or _STATUS_ANY.search(text))):
         # A server with a name of its own ("imss@", "MDaemon@") still tells why in the words
         # mail operators use; a person's answer ("Re: ...") is never read that way.
         if not (subject_hit or from_daemon) or _ANSWERED.match(subject):
@@ -631,7 +639,7 @@ def _text_bounce(msg: Message, rules: BounceRules) -> Bounce | None:
             r"rcpt to|recipient|to:<|to: <|failed|error|<\S+@\S+>:", line, re.IGNORECASE
         ):
             continue
-        if re.search(r"(from|sender|sent by|envelope-from)\s*[:=]?\s*<?$", before):
+        if re.search(r"((?<!generated )from|sender|sent by|envelope-from)\s*[:=]?\s*<?$", before):
             continue
         (desks if _help_desk(addr) else found).append((addr, m.start()))
     if not found:
