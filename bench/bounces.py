@@ -5,6 +5,8 @@
     .venv/bin/python bench/bounces.py --sisimai DIR_OR_GIT p5-sisimai, which labels the corpus (needs perl with JSON
                                        and Class::Accessor::Lite: apt-get install libclass-accessor-lite-perl)
     .venv/bin/python bench/bounces.py --flufl SDIST_OR_DIR flufl.bounce 6.0.0's sdist (default: pip download, cached)
+    .venv/bin/python bench/bounces.py --other NAME=DIR_OR_GIT another corpus, labelled by Sisimai (default: the
+                                       copies of cfortune/PHP-Bounce-Handler and mitio/bounce_email beside it)
     .venv/bin/python bench/bounces.py --show FILE           one message: what the reader found
     .venv/bin/python bench/bounces.py --check               exit 1 when a target is missed
 
@@ -320,11 +322,50 @@ def score_flufl(data: Path, cases: list[tuple[str, set[str], bool]], classifier:
     return {"counts": dict(result), "verdicts": dict(verdicts), "misses": misses}
 
 
+# Other public bounce corpora (repository name -> folders holding messages), labelled by Sisimai
+# like set-of-emails: github cfortune/PHP-Bounce-Handler and mitio/bounce_email.
+OTHER_CORPORA = {
+    "cfortune+PHP-Bounce-Handler": ("eml",),
+    "mitio+bounce_email": ("test/bounces", "test/non_bounces"),
+}
+
+
+def other_corpora(given: list[str]) -> list[tuple[str, Path]]:
+    """NAME=PATH pairs given on the command line, else the known corpora found beside set-of-emails."""
+    if given:
+        return [(g.split("=", 1)[0], Path(g.split("=", 1)[1])) for g in given]
+    return [(name, MIRRORS / name / "repo") for name in OTHER_CORPORA if (MIRRORS / name / "repo").exists()]
+
+
+def print_figures(title: str, fig: Figures, misses: bool) -> tuple[float, int]:
+    pct = 100.0 * fig.hard_right / fig.hard if fig.hard else 100.0
+    opt_outs = fig.verdicts["opt-out"] + fig.verdicts["erasure"]
+    print(f"\n{title}: {fig.files} messages, {fig.files / max(fig.seconds, 1e-9):.0f} per CPU second")
+    right = f"{fig.hard_right}/{fig.hard} = {pct:.1f}%"
+    print(f"  hard failures suppressed with the right address: {right} (target ≥98%)")
+    soft = f"{fig.soft_suppressing} of {fig.soft}"
+    print(f"  temporary or sender-side failures suppressing the recipient: {soft} (target 0)")
+    other = f"{fig.other_suppressing} of {fig.other}"
+    print(f"  other failures (recipient policy, content, mailer errors) suppressing: {other}")
+    print(
+        f"  ARF complaints suppressing the right recipient: {fig.complaints_right}/{fig.complaints} "
+        f"({fig.complaints_hidden} with the address hidden by the provider: right when nobody else is)"
+    )
+    auth = f"{fig.auth_reports_suppressing} of {fig.auth_reports}"
+    print(f"  authentication-failure reports (DMARC, SPF) suppressing anyone: {auth}")
+    print(f"  verdicts: {dict(sorted(fig.verdicts.items()))}; opt-out or erasure: {opt_outs} (target 0)")
+    if misses:
+        for line in fig.misses + fig.wrong:
+            print(f"    {line}")
+    return pct, opt_outs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--sisimai", type=Path, default=DEFAULT_SISIMAI)
     ap.add_argument("--flufl", type=Path, default=None)
+    ap.add_argument("--other", action="append", default=[], metavar="NAME=DIR_OR_GIT", help="another corpus")
     ap.add_argument("--show", type=Path)
     ap.add_argument("--misses", action="store_true", help="list every miss and wrong suppression")
     ap.add_argument("--check", action="store_true")
@@ -357,28 +398,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{folder}: no Sisimai labels (p5-sisimai absent at {args.sisimai} or perl cannot run it)")
             fig = score_sisimai(files, labels, classifier, bounce_rules)
             report[folder] = fig
-            pct = 100.0 * fig.hard_right / fig.hard if fig.hard else 100.0
-            opt_outs = fig.verdicts["opt-out"] + fig.verdicts["erasure"]
-            print(f"\n{folder}: {fig.files} messages, {fig.files / max(fig.seconds, 1e-9):.0f} per CPU second")
-            right = f"{fig.hard_right}/{fig.hard} = {pct:.1f}%"
-            print(f"  hard failures suppressed with the right address: {right} (target ≥98%)")
-            soft = f"{fig.soft_suppressing} of {fig.soft}"
-            print(f"  temporary or sender-side failures suppressing the recipient: {soft} (target 0)")
-            other = f"{fig.other_suppressing} of {fig.other}"
-            print(f"  other failures (recipient policy, content, mailer errors) suppressing: {other}")
-            print(
-                f"  ARF complaints suppressing the right recipient: {fig.complaints_right}/{fig.complaints} "
-                f"({fig.complaints_hidden} with the address hidden by the provider: right when nobody else is)"
-            )
-            auth = f"{fig.auth_reports_suppressing} of {fig.auth_reports}"
-            print(f"  authentication-failure reports (DMARC, SPF) suppressing anyone: {auth}")
-            print(f"  verdicts: {dict(sorted(fig.verdicts.items()))}; opt-out or erasure: {opt_outs} (target 0)")
-            if args.misses:
-                for line in fig.misses + fig.wrong:
-                    print(f"    {line}")
+            pct, opt_outs = print_figures(folder, fig, args.misses)
             if labels is not None and folder == "maildir/bsd":
                 failed |= pct < TARGETS["hard_right_pct"] or fig.complaints_right < fig.complaints
             failed |= fig.soft_suppressing > 0 or opt_outs > 0
+    for name, source in other_corpora(args.other):
+        subdirs = OTHER_CORPORA.get(name, (".",))
+        tree = checkout(source, subdirs)
+        files = sorted(
+            f for sub in subdirs if tree is not None for f in (tree / sub).rglob("*") if f.suffix in (".eml", ".txt")
+        )
+        if not files:
+            print(f"\n{name}: no messages at {source}")
+            continue
+        labels = sisimai_labels(files, args.sisimai)
+        fig = score_sisimai(files, labels, classifier, bounce_rules)
+        report[name] = fig
+        _, opt_outs = print_figures(f"{name} (labelled by Sisimai)", fig, args.misses)
+        failed |= opt_outs > 0
     flufl = flufl_data(args.flufl)
     if flufl is None:
         print("\nflufl.bounce 6.0.0's test data is absent (pip download failed and no --flufl given)")
