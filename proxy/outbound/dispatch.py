@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from proxy.outbound.dsn import bounce_message
-from proxy.outbound.spool import Reservation, Spool
+from proxy.outbound.spool import Reservation, Spool, discard
 from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
 from proxy.relay.pipeline import MessageContext
@@ -38,17 +38,23 @@ async def dispatch(
     ctx: MessageContext, upstream: Upstream, spool: Spool, connect_wait: float | None = None
 ) -> DispatchOutcome:
     """``connect_wait``: how long the client waits for the upstream to answer before its mail is queued."""
-    try:
-        # Room for every copy first: a full or read-only queue is found out before anything goes
-        # out, so the client is never told "not sent" about mail that was partly sent.
-        reservation = await asyncio.to_thread(spool.reserve, [len(v.raw) for v in ctx.versions])
-    except OSError as exc:
-        log.error("%s cannot write to the queue %s: %s; nothing sent", ctx.label, spool.directory, exc.strerror)
-        return DispatchOutcome(reply=replies.QUEUE_FULL, upstream_code=452)
+    # Room for every copy first: a full or read-only queue is found out before anything goes
+    # out, so the client is never told "not sent" about mail that was partly sent.  An
+    # ordinary message takes reserved slots from the pool; the rest creates files in a thread.
+    sizes = [len(v.raw) for v in ctx.versions]
+    reservation = spool.reserve_pooled(sizes)
+    if reservation is None:
+        try:
+            reservation = await asyncio.to_thread(spool.reserve, sizes)
+        except OSError as exc:
+            log.error("%s cannot write to the queue %s: %s; nothing sent", ctx.label, spool.directory, exc.strerror)
+            return DispatchOutcome(reply=replies.QUEUE_FULL, upstream_code=452)
     try:
         return await _dispatch(ctx, upstream, spool, reservation, connect_wait)
     finally:
-        await asyncio.to_thread(reservation.release)
+        leftovers = reservation.release()
+        if leftovers:
+            await asyncio.to_thread(discard, leftovers)
 
 
 async def _dispatch(
@@ -97,7 +103,7 @@ async def _dispatch(
             log.error("%s cannot write to the queue %s: %s", ctx.label, spool.directory, exc.strerror)
             lost.extend(rcpts)
             if reserved is not None:
-                reserved.unlink(missing_ok=True)
+                await asyncio.to_thread(reserved.discard)
     if lost and not outcome.delivered and not outcome.queued:
         # Nothing went out: the client keeps the message and sends it again, no copy repeated.
         outcome.reply, outcome.upstream_code = replies.QUEUE_UNAVAILABLE, 451

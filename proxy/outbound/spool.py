@@ -9,8 +9,10 @@ salesperson wait here too, until their mailbox takes them.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -45,20 +47,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(path: Path, data: bytes, into: Path | None = None) -> None:
+def _write_durably(path: Path, data: bytes, into: Held | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file, or through ``into`` (space reserved before)."""
-    tmp = into or path.with_suffix(path.suffix + ".tmp")
+    tmp = into.path if into else path.with_suffix(path.suffix + ".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | (0 if into else os.O_CREAT | os.O_TRUNC), 0o600)
+        fd = (
+            into.fd
+            if into and into.fd is not None
+            else os.open(tmp, os.O_WRONLY | (0 if into else os.O_CREAT | os.O_TRUNC), 0o600)
+        )
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            view, offset = memoryview(data), 0
+            while offset < len(view):
+                offset += os.pwrite(fd, view[offset:], offset)
             if into:
                 os.ftruncate(fd, len(data))  # the rest of the reservation is given back
             os.fsync(fd)
         finally:
             os.close(fd)
+            if into:
+                into.fd = None
         os.rename(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk must not leave empty files behind
@@ -69,6 +77,42 @@ def _write_durably(path: Path, data: bytes, into: Path | None = None) -> None:
 RESERVE_SLACK = 16 * 1024
 LEFTOVER_SECONDS = 3600.0  # no reservation or temporary file lives this long in a running relay
 
+# Reserved room for an ordinary message is kept and reused: a relay holds up to MAX_SLOTS
+# files of SLOT_BYTES each (8 MiB at most) in the queue directory, each open and locked
+# (flock) while the relay lives, so that a message only takes one from memory and gives it
+# back when every copy went out.  A slot is written only when a copy must wait, and then it
+# becomes that copy's file.  Slots of a relay that was killed are unlocked: removed at start.
+SLOT_BYTES = 128 * 1024
+SLOT_ROOM = SLOT_BYTES - RESERVE_SLACK  # the largest copy a slot holds
+MAX_SLOTS = 64
+SLOT_SUFFIX = ".slot"
+SLOT_SETTLE_SECONDS = 60.0  # a slot this fresh may not be locked yet by the relay that made it
+
+
+@dataclass(eq=False)
+class Held:
+    """Room reserved for one copy: a file, and for a slot its open, locked descriptor."""
+
+    room: int
+    path: Path
+    fd: int | None = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.fd is not None
+
+    def discard(self) -> None:
+        """Remove the file (an unused reservation, or a slot the pool has no place for)."""
+        self.path.unlink(missing_ok=True)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def discard(held: list[Held]) -> None:
+    for item in held:
+        item.discard()
+
 
 class Reservation:
     """Queue space held for the copies of one message before the first one goes out.
@@ -77,25 +121,29 @@ class Reservation:
     out and the rest could not be kept.  Each copy that must wait is written into its share.
     """
 
-    def __init__(self, held: list[tuple[int, Path]]):
-        self._held = sorted(held)
+    def __init__(self, held: list[Held], spool: Spool | None = None):
+        self._held = sorted(held, key=lambda h: h.room)
+        self._spool = spool
 
-    def take(self, size: int) -> Path | None:
-        """The smallest reserved file that holds ``size`` bytes (else any), or None when none is left."""
-        for n, (room, _) in enumerate(self._held):
-            if room >= size:
-                return self._held.pop(n)[1]
-        return self._held.pop()[1] if self._held else None
+    def take(self, size: int) -> Held | None:
+        """The smallest reservation that holds ``size`` bytes (else any), or None when none is left."""
+        for n, held in enumerate(self._held):
+            if held.room >= size:
+                return self._held.pop(n)
+        return self._held.pop() if self._held else None
 
-    def release(self) -> None:
-        while self._held:
-            self._held.pop()[1].unlink(missing_ok=True)
+    def release(self) -> list[Held]:
+        """Give the unused slots back to the pool; returns what must still be removed (``discard``)."""
+        held, self._held = self._held, []
+        return self._spool.give_back(held) if self._spool else held
 
 
 class Spool:
     def __init__(self, directory: Path):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._free: list[Held] = []  # slots of this relay that no message holds
+        self._lock = threading.Lock()
         self._remove_leftovers()
 
     def _remove_leftovers(self) -> None:
@@ -108,29 +156,85 @@ class Spool:
                         path.unlink()
                 except OSError:
                     continue
+        settled = time.time() - SLOT_SETTLE_SECONDS
+        for path in self.directory.glob(f"*{SLOT_SUFFIX}"):
+            try:
+                if path.stat().st_mtime < settled and not _locked_elsewhere(path):
+                    path.unlink()  # its relay is gone (a live one holds the lock)
+            except OSError:
+                continue
+
+    def reserve_pooled(self, sizes: list[int]) -> Reservation | None:
+        """Room from the pool without touching the disk (beyond one permission check), or None.
+
+        None when a copy is larger than a slot, the pool has too few slots, or the queue
+        directory is not writable (``reserve`` then finds out why, with the real error).
+        """
+        if not sizes or max(sizes) > SLOT_ROOM or len(sizes) > len(self._free):
+            return None
+        if not os.access(self.directory, os.W_OK | os.X_OK):  # read-only file system or directory
+            return None
+        with self._lock:
+            if len(sizes) > len(self._free):
+                return None
+            held = [self._free.pop() for _ in sizes]
+        return Reservation(held, self)
 
     def reserve(self, sizes: list[int]) -> Reservation:
-        """Hold room for copies of these sizes; OSError when the queue is full or cannot be written."""
-        held: list[tuple[int, Path]] = []
-        allocate = getattr(os, "posix_fallocate", None)
+        """Hold room for copies of these sizes; OSError when the queue is full or cannot be written.
+
+        Files are created (blocking: call it in a thread); those of a slot's size join the
+        pool when they are given back unused.
+        """
+        held: list[Held] = []
         try:
             for size in sizes:
+                if size <= SLOT_ROOM:
+                    slot = self._new_slot()
+                    if slot is not None:
+                        held.append(slot)
+                        continue
                 path = self.directory / f"{uuid.uuid4().hex}.reserved"
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                held.append((size, path))
+                held.append(Held(size, path))
                 try:
-                    if allocate is not None:
-                        allocate(fd, 0, size + RESERVE_SLACK)
-                except OSError as exc:
-                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                        raise
-                    # This file system cannot reserve: the queue is writable, which is all we can know.
+                    _allocate(fd, size + RESERVE_SLACK)
                 finally:
                     os.close(fd)
         except OSError:
-            Reservation(held).release()
+            discard(Reservation(held, self).release())
             raise
-        return Reservation(held)
+        return Reservation(held, self)
+
+    def _new_slot(self) -> Held | None:
+        """A locked, allocated slot file; None where the file system cannot lock files."""
+        path = self.directory / f"{uuid.uuid4().hex}{SLOT_SUFFIX}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        slot = Held(SLOT_ROOM, path, fd)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                slot.discard()
+                return None
+            _allocate(fd, SLOT_BYTES)
+        except OSError:
+            slot.discard()
+            raise
+        return slot
+
+    def give_back(self, held: list[Held]) -> list[Held]:
+        """Unused slots return to the pool; returns the rest, to be removed (``discard``)."""
+        rest = []
+        with self._lock:
+            for item in held:
+                if item.pooled and len(self._free) < MAX_SLOTS:
+                    self._free.append(item)
+                else:
+                    rest.append(item)
+        return rest
 
     def put(
         self,
@@ -143,7 +247,7 @@ class Spool:
         is_bounce: bool = False,
         is_notice: bool = False,
         error: str = "",
-        reserved: Path | None = None,
+        reserved: Held | None = None,
     ) -> SpoolEntry:
         """Store durably (message first, then envelope: an envelope never points at nothing).
 
@@ -212,3 +316,29 @@ class Spool:
                 entry.next_attempt = now
                 self.save(entry)
         return len(entries)
+
+
+def _allocate(fd: int, size: int) -> None:
+    allocate = getattr(os, "posix_fallocate", None)
+    try:
+        if allocate is not None:
+            allocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+        # This file system cannot reserve: the queue is writable, which is all we can know.
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Whether a process holds this slot's lock (a relay that is running); True when unknown."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also lets the lock go
+    return False
