@@ -212,3 +212,42 @@ def test_an_irish_report_of_a_deleted_mail_after_a_past_verb_is_not_an_opt_out()
     body = "Chuaigh do theachtaireacht amú agus scrios mé í. An féidir leat í a sheoladh arís?"
     assert verdict(body).verdict == "none"
     assert verdict("Scrios mé ó do liosta, le do thoil.").verdict == "opt-out"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # "I/we want" in front of a negated contact, whoever the negation attaches to
+        ("We do not want to be contacted.", "opt-out"),
+        ("Wir möchten nicht kontaktiert werden.", "opt-out"),
+        ("Nie chcemy być kontaktowani.", "opt-out"),
+        ("Vi ønsker ikke å bli kontaktet.", "opt-out"),
+        ("Vi vill inte bli kontaktade.", "opt-out"),
+        ("Non vogliamo essere contattati.", "opt-out"),
+    ],
+)
+def test_a_wish_not_to_be_contacted_is_a_request_in_every_language(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # Cyrillic typed in Latin letters whose short words are also words of other languages
+        ("ne prisylaite mne bolshe eti predlozheniya", "opt-out"),
+        ("ne nadsylaite meni bilshe tsi propozytsii", "opt-out"),
+        # a Swedish or German sentence is never read as transliterated Russian
+        ("Tack för infon! Återkommer efter styrelsemötet.", "none"),
+        ("Die richtige Fassung kommt morgen, dann können wir über den Piloten reden.", "none"),
+    ],
+)
+def test_latin_typed_cyrillic_is_read_only_where_it_can_be(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_a_phrase_shared_by_two_languages_keeps_both_readings_and_the_others_words() -> None:
+    # Croatian and Slovenian both list "nas ne zanima": the Croatian reading keeps its refusal
+    v = verdict("Trenutačno nas ne zanima, ali možete mi ipak poslati cjenik da ga imam za kasnije?")
+    assert v.verdict == "uncertain", v.as_json()
+    # a Norwegian phrase does not take the Danish words of the same sentence away
+    assert verdict("Send ikke flere mails til mig.").verdict == "opt-out"

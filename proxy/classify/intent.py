@@ -121,6 +121,18 @@ class _Tagged:
 
     at: dict[str, dict[str, list[int]]]
     entries: dict[tuple[str, int], str]  # (language, position) -> the rule file text that matched
+    covered: dict[str, set[int]]  # per language: positions its phrases took up
+
+
+def latin_typed(sentence: Sentence, guess: str | None) -> bool:
+    """Whether a sentence may be Russian, Ukrainian or Bulgarian typed in Latin letters:
+    written in plain ASCII (a Swedish "styrelsemötet" or a German "über" is not) in a reply
+    whose language is unknown, Cyrillic or a Slavic one whose short words ("ne", "mne", "za")
+    the transliteration shares."""
+    return (guess is None or guess in _LATIN_CYRILLIC_GUESSES) and sentence.text.isascii()
+
+
+_LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "pl"})
 
 
 def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagged:
@@ -129,30 +141,38 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
     unknown = sum(1 for senses in per_word if not senses)
     if latin is not None and unknown * 2 >= len(words) and not any(is_cyrillic(w) for w in words):
         # Russian, Ukrainian or Bulgarian typed in Latin letters (a sentence of mostly unknown
-        # words): a word none of the lists knows as it is written is read by its skeleton
+        # words): every word is also read by its skeleton ("ne", "mne" are words of other
+        # languages too), phrases where none of their words is a Cyrillic language's own
         shapes = [skeleton(w) for w in words]
         for i, shape in enumerate(shapes):
-            if not per_word[i]:
-                per_word[i] = list(latin.senses(shape))
+            known = {lg for lg, _ in per_word[i]}
+            per_word[i].extend((lg, c) for lg, c in latin.senses(shape) if lg not in known)
         present = frozenset(shapes)
         for i in range(len(shapes)):
             for spots, lang, entry in latin.phrase_hits(shapes, i, present):
                 if all(not lex.senses(words[j]) for j in spots):
                     per_word[i].append((lang, entry.concept))
     entries: dict[tuple[str, int], str] = {}
+    covered: dict[str, set[int]] = {}
     blocked: set[int] = set()
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
     present = frozenset(words)
     for i in range(len(words)):
+        if any(c == "not_request" for _, c in per_word[i]):
+            # a one-word not-request entry: that language does not read the word otherwise
+            silenced = {lg for lg, c in per_word[i] if c == "not_request"}
+            per_word[i] = [(lg, c) for lg, c in per_word[i] if lg not in silenced]
         hits = lex.phrase_hits(words, i, present)
         if not hits:
             continue
         first = list(per_word[i])
+        added: list[tuple[str, str]] = []  # what the phrases at this word stand for
         for spots, lang, entry in hits:
             if entry.concept == "not_request":
                 blocked.update(range(i, spots[-1] + 1))
                 continue
             entries[(lang, i)] = entry.text
+            covered.setdefault(lang, set()).update(spots)
             if entry.concept not in CONTENT:
                 # "any more", "mailing list": a modifier; "base de datos" is a store, not data
                 if entry.concept in _TARGETS:
@@ -160,12 +180,17 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
                     for j in spots[1:]:
                         per_word[j] = [(lg, c) for lg, c in per_word[j] if c not in _TARGETS or lg != lang]
                 first.append((lang, entry.concept))
+                added.append((lang, entry.concept))
                 continue
-            # A request phrase stands for its words ("take ... off", "no thanks"): they keep
-            # only the parts they can add to it.
-            first = [(lg, c) for lg, c in first if c in keep] + [(lang, entry.concept)]
+            # A request phrase stands for its words ("take ... off", "no thanks"): in its own
+            # language they keep only the parts they can add to it; another language that
+            # shares the phrase keeps what it has read there (Croatian and Slovenian "nas ne
+            # zanima"), and one that does not still reads its own words.
+            first = [(lg, c) for lg, c in first if c in keep or lg != lang or (lg, c) in added]
+            first.append((lang, entry.concept))
+            added.append((lang, entry.concept))
             for j in spots[1:]:
-                per_word[j] = [(lg, c) for lg, c in per_word[j] if c in keep]
+                per_word[j] = [(lg, c) for lg, c in per_word[j] if c in keep or lg != lang]
         per_word[i] = first
     at: dict[str, dict[str, list[int]]] = {}
     for i, senses in enumerate(per_word):
@@ -175,7 +200,7 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
             at.setdefault(lang, {}).setdefault(concept, []).append(i)
             if concept.startswith(NEGATED):
                 at[lang].setdefault(concept[len(NEGATED) :], []).append(i)
-    return _Tagged(at, entries)
+    return _Tagged(at, entries, covered)
 
 
 def _negated(
@@ -226,6 +251,9 @@ class _Concepts:
         # an imperative leads its sentence ("Slett alle opplysninger dere har om meg"), unless
         # the verb itself is in the past ("Poistin vahingossa viestisi")
         return any(self.clause[p] not in past or (p == lead and p not in marked) for p in free)
+
+    def past_clauses(self) -> set[float]:
+        return {self.clause[p] for p in self.pos.get("past", ())}
 
     def told_neg(self, name: str) -> bool:
         past = {self.clause[p] for p in self.pos.get("past", ())}
@@ -323,6 +351,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and (c.has("self", "them", "please") or _short(sentence, c))
     ):
         return "opt-out", "asks not to be contacted"
+    if _wants_no_contact(c):
+        return "opt-out", "does not want to be contacted"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
     if c.neg("want") and c.has("mail", "more", "contact", "receive"):
@@ -343,6 +373,15 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("positive") or (c.free_("interest") and not _thanked(c)):
         return "positive", "shows interest"
     return None
+
+
+def _wants_no_contact(c: _Concepts) -> bool:
+    """ "Wir möchten nicht kontaktiert werden", "vi ønsker ikke å bli kontaktet": a wish in
+    front of a negated contact in its clause is the request, whoever the negation attached to."""
+    if c.has("left"):
+        return False
+    wants = [p for p in c.free.get("want", ()) if c.clause[p] not in c.past_clauses()]
+    return any(w < p and c.clause[w] == c.clause[p] for w in wants for p in c.negated.get("contact", ()))
 
 
 def _removed_a_mail(c: _Concepts) -> bool:
@@ -393,7 +432,7 @@ def read_sentences(
     findings: list[Finding] = []
     previous: dict[str, _Concepts] = {}
     for sentence in found:
-        tagged = tag(sentence, lex, latin)
+        tagged = tag(sentence, lex, latin if latin_typed(sentence, guess) else None)
         english = tagged.at.get("en")
         best: Finding | None = None
         extra: list[Finding] = []
@@ -401,7 +440,10 @@ def read_sentences(
         # Only the languages that know the most words of the sentence read it (and the
         # reply's language): a sentence in Croatian is not read with the Spanish lists,
         # which do not know its negations.
-        cover = {lg: len({p for v in found.values() for p in v}) for lg, found in tagged.at.items()}
+        cover = {
+            lg: len({p for v in found.values() for p in v} | tagged.covered.get(lg, set()))
+            for lg, found in tagged.at.items()
+        }
         best_cover = max(cover.values(), default=0)
         if guess in cover and cover[guess] >= best_cover - 1:
             # the reply's language, and any that knows strictly more of the sentence's words
@@ -419,7 +461,9 @@ def read_sentences(
             kind, reason = got
             f = Finding(kind, lang, reason, sentence)
             if kind in ("positive", "later", "doubt"):
-                if lang in (guess, order[0]) or guess is None:
+                # in the reply's language; "later" also in one that knows more of the sentence
+                # (a Norwegian "ta kontakt igjen i januar" in a reply guessed Danish)
+                if lang in (guess, order[0]) or guess is None or kind == "later":
                     extra.append(f)
                 continue
             if best is None or _rank(kind) > _rank(best.kind):
