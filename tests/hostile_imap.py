@@ -90,6 +90,7 @@ class HostileImap:
     connections: int = 0
     connect_times: list[float] = field(default_factory=list)
     fetches: list[tuple[int, str]] = field(default_factory=list)  # (UID, items) of every UID FETCH
+    fetch_commands: list[str] = field(default_factory=list)  # the UID set and items of each UID FETCH
     stored: list[tuple[int, str]] = field(default_factory=list)
     bytes_sent: int = 0
     _server: socketserver.ThreadingTCPServer | None = None
@@ -230,12 +231,15 @@ class _Session:
             self.line("* SEARCH " + " ".join(map(str, found)))
         elif command == "UID FETCH":
             uid_text, _, items = rest.partition(" ")
-            uid = int(uid_text)
             with server._lock:
-                server.fetches.append((uid, items))
-                message = server.messages.get(uid)
-            if message is not None and not self.fetch(uid, items, message):
-                return False
+                server.fetch_commands.append(rest)
+            for uid in _uid_set(uid_text):
+                with server._lock:
+                    message = server.messages.get(uid)
+                    if message is not None:
+                        server.fetches.append((uid, items))
+                if message is not None and not self.fetch(uid, items, message):
+                    return False
         elif command == "UID STORE":
             with server._lock:
                 server.stored.append((int(rest.split(" ", 1)[0]), rest))
@@ -389,3 +393,12 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _uid_set(text: str) -> list[int]:
+    """The UIDs of a UID set such as "3:7,9" (RFC 3501 sequence-set, without "*")."""
+    uids: list[int] = []
+    for run in text.split(","):
+        low, _, high = run.partition(":")
+        uids.extend(range(int(low), int(high or low) + 1))
+    return uids

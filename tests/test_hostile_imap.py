@@ -251,6 +251,25 @@ async def test_a_message_that_cannot_be_read_at_all_is_recorded_and_skipped(
     assert any("INBOX UID 1 cannot be read" in r.getMessage() for r in warnings.records)
 
 
+async def test_a_catch_up_asks_for_the_structures_of_many_messages_in_one_command() -> None:
+    store, handler = MemoryStore(), Recorder()
+    with hostile_server(*(Message(reply(n)) for n in range(1, 6))) as server:
+        async with watching(server, store, handler):
+            await until(lambda: handler.uids == [1, 2, 3, 4, 5])
+        structure_commands = [c for c in server.fetch_commands if "BODYSTRUCTURE" in c]
+    assert structure_commands == ["1:5 (UID BODYSTRUCTURE)"]
+
+
+async def test_one_unreadable_structure_in_a_batch_costs_only_that_message() -> None:
+    store, handler = MemoryStore(), Recorder()
+    messages = [Message(reply(1)), Message(reply(2), broken_fetch=True), Message(reply(3)), Message(reply(4))]
+    with hostile_server(*messages) as server:
+        async with watching(server, store, handler) as watcher:
+            await until(lambda: handler.uids == [1, 3, 4])
+            assert store.checkpoints[(watcher.account, "INBOX")] == (server.uidvalidity, 4)
+    assert [uid for _, uid, _ in store.unreadable] == [2]
+
+
 async def test_a_message_whose_fetch_always_times_out_is_skipped_after_three_attempts() -> None:
     store, handler = MemoryStore(), Recorder()
     with hostile_server(Message(reply(1), stall=True), Message(reply(2))) as server:

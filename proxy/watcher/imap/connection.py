@@ -410,6 +410,21 @@ class ImapConnection:
         no_uid = [g for g in groups if "UID" not in g]
         return no_uid[0] if len(no_uid) == 1 else None
 
+    async def uid_fetch_many(self, uids: list[int], items: str) -> dict[int, dict[str, Token]]:
+        """The FETCH items of several messages in one command, by UID (gone ones are absent).
+
+        One round trip instead of one per message; the same limits apply to the whole answer.
+        """
+        response = await self.call(self._live().uid("fetch", uid_set(uids), f"({items})"))
+        _check(response, "UID FETCH")
+        found: dict[int, dict[str, Token]] = {}
+        wanted = set(uids)
+        for group in fetch_items(response.lines):
+            uid = group.get("UID")
+            if isinstance(uid, str) and uid.isdigit() and int(uid) in wanted:
+                found[int(uid)] = group
+        return found
+
     async def append(self, folder: str, message: bytes, flags: str | None = None) -> None:
         """APPEND ``message`` to ``folder`` (the relay's notices to its user)."""
         response = await self.call(self._live().append(message, mailbox=mailbox_arg(folder), flags=flags))
@@ -531,6 +546,21 @@ async def _run_token_command(command: str, timeout: float) -> str:
     if proc.returncode != 0 or not token:
         raise AuthError(f"oauth2_command failed (exit status {proc.returncode}, {len(token)} bytes printed)")
     return token
+
+
+def uid_set(uids: list[int]) -> str:
+    """A UID set for a command: ascending runs as ranges ("3:7,9,12:13")."""
+    runs: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = ordered[0]
+    for uid in [*ordered[1:], None]:
+        if uid is not None and uid == prev + 1:
+            prev = uid
+            continue
+        runs.append(str(start) if start == prev else f"{start}:{prev}")
+        if uid is not None:
+            start = prev = uid
+    return ",".join(runs)
 
 
 def mailbox_arg(name: str) -> str:

@@ -10,6 +10,10 @@ only after the handler returned for it, in ascending UID order, so a restart res
 where it stopped.  When UIDVALIDITY changes, old UIDs mean nothing: the first-start window
 is scanned again and the handler side recognises replies it has already seen by Message-ID.
 
+During a catch-up the structures (BODYSTRUCTURE) of up to STRUCTURE_BATCH messages are asked
+for in one command, then each message's wanted parts; a batch the watcher cannot read is asked
+for again one message at a time, so that only the unreadable message is skipped.
+
 A message the watcher cannot read (a structure it cannot parse even through the fallback, more
 data than it accepts, a fetch that fails again and again) is recorded in the store with its UID
 and the reason, counted in the status, and skipped: one broken message never holds up the
@@ -42,7 +46,7 @@ from proxy.watcher.imap.connection import (
     mailbox_arg,
 )
 from proxy.watcher.imap.fetch import FetchPlan, fallback_plan, plan_for
-from proxy.watcher.imap.parse import ParseError, parse_bodystructure
+from proxy.watcher.imap.parse import ParseError, Token, parse_bodystructure
 
 __all__ = [
     "AuthError",
@@ -70,6 +74,7 @@ HEALTHY_SECONDS = 60.0
 # A message whose fetch times out, loses the connection or is refused this many times in a row
 # (while the rest of the session works) is skipped as unreadable.
 MAX_FETCH_ATTEMPTS = 3
+STRUCTURE_BATCH = 50  # messages whose BODYSTRUCTURE one command asks for during a catch-up
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _KEYWORD_RE = re.compile(r"\$?[A-Za-z0-9_.\-]+")
@@ -138,6 +143,9 @@ class ImapWatcher:
         self.unreadable = 0
         self.last_unreadable: str | None = None
         self._fetch_failures: dict[tuple[str, int, int], int] = {}  # (folder, UIDVALIDITY, UID)
+        # Per folder: up to which UID structures are asked for one message at a time, after a
+        # batch could not be read.
+        self._single_structures_up_to: dict[str, int] = {}
         self._conn: ImapConnection | None = None
         self._lock = asyncio.Lock()
         self._lock_owner: asyncio.Task[object] | None = None
@@ -335,25 +343,54 @@ class ImapWatcher:
             last = checkpoint[1]
             # "n:*" always matches the newest message, even below n: filter below.
             uids = await conn.uid_search("UID", f"{last + 1}:*")
-        for uid in sorted(u for u in uids if u > last):
-            if stop.is_set():
-                return
-            # The handler may have acted on another folder; if UIDVALIDITY changed meanwhile,
-            # the next round rescans.
-            if conn.selected != folder and (await conn.select(folder))[0] != uidvalidity:
-                return
-            await self._handle(conn, folder, uidvalidity, uid)
-            last = uid
+        pending = sorted(u for u in uids if u > last)
+        for start in range(0, len(pending), STRUCTURE_BATCH):
+            chunk = pending[start : start + STRUCTURE_BATCH]
+            structures = await self._structures(conn, folder, chunk)
+            for uid in chunk:
+                if stop.is_set():
+                    return
+                # The handler may have acted on another folder; if UIDVALIDITY changed meanwhile,
+                # the next round rescans.
+                if conn.selected != folder and (await conn.select(folder))[0] != uidvalidity:
+                    return
+                await self._handle(conn, folder, uidvalidity, uid, structures.get(uid))
+                last = uid
         if window:
             # Everything before the window is deliberately skipped: start from UIDNEXT.
             last = max(last, (uidnext or 1) - 1)
             if last:
                 await self.store.set_checkpoint(self.account, folder, uidvalidity, last)
 
-    async def _handle(self, conn: ImapConnection, folder: str, uidvalidity: int, uid: int) -> None:
+    async def _structures(self, conn: ImapConnection, folder: str, uids: list[int]) -> dict[int, Token]:
+        """The BODYSTRUCTURE of several messages in one command; {} when that cannot be had,
+        and each message then asks for its own (a server that refuses or garbles the batch
+        only costs round trips, and one message's answer can still be told apart)."""
+        if len(uids) < 2 or self._single_structures_up_to.get(folder, 0) >= uids[0]:
+            return {}
+        try:
+            found = await conn.uid_fetch_many(uids, "UID BODYSTRUCTURE")
+        except ResponseTooLarge:
+            # The connection is closed; after reconnecting, these messages are fetched one by
+            # one, so that the message too large to read is the only one skipped.
+            self._single_structures_up_to[folder] = uids[-1]
+            raise
+        except (TimeoutError, ImapError, ValueError, RecursionError) as exc:
+            log.info(
+                "%s: BODYSTRUCTURE of %d messages at once not read (%s); one by one", folder, len(uids), _reason(exc)
+            )
+            self._single_structures_up_to[folder] = uids[-1]
+            if not conn.alive:
+                raise ConnectionLost("connection to the IMAP server lost") from None
+            return {}
+        return {uid: group["BODYSTRUCTURE"] for uid, group in found.items() if "BODYSTRUCTURE" in group}
+
+    async def _handle(
+        self, conn: ImapConnection, folder: str, uidvalidity: int, uid: int, structure: Token | None = None
+    ) -> None:
         key = (folder, uidvalidity, uid)
         try:
-            raw = await self._fetch(conn, uid)
+            raw = await self._fetch(conn, uid, structure)
         except Unreadable as exc:
             await self._skip(folder, uidvalidity, uid, str(exc))
             return
@@ -394,7 +431,7 @@ class ImapWatcher:
         self.last_unreadable = f"{folder} UID {uid}: {reason}"
         await self.store.set_checkpoint(self.account, folder, uidvalidity, uid)
 
-    async def _fetch(self, conn: ImapConnection, uid: int) -> bytes | None:
+    async def _fetch(self, conn: ImapConnection, uid: int, structure: Token | None = None) -> bytes | None:
         """The message rebuilt from the parts that matter, None when it is gone.
 
         Whatever the server's answers, parsing them never stops the watcher: a BODYSTRUCTURE
@@ -403,10 +440,12 @@ class ImapWatcher:
         """
         cap = self.settings.max_part_bytes
         try:
-            first = await conn.uid_fetch(uid, "UID BODYSTRUCTURE")
-            if first is None:
-                return None
-            plan = plan_for(parse_bodystructure(first.get("BODYSTRUCTURE")), cap)
+            if structure is None:
+                first = await conn.uid_fetch(uid, "UID BODYSTRUCTURE")
+                if first is None:
+                    return None
+                structure = first.get("BODYSTRUCTURE")
+            plan = plan_for(parse_bodystructure(structure), cap)
         except (ValueError, RecursionError) as exc:  # ParseError is a ValueError
             log.warning("UID %d: unreadable BODYSTRUCTURE (%s); fetching header and text", uid, _reason(exc))
             return await self._fetch_with(conn, uid, fallback_plan(cap))
