@@ -251,3 +251,17 @@ def test_strip_quoted_keeps_text_without_markers() -> None:
 def test_flowed_line_before_signature_is_not_joined_to_it() -> None:
     assert unflow("No thanks \n-- \nAnna", delsp=False) == "No thanks \n-- \nAnna"
     assert unflow("> quoted \n> more\nmine", delsp=False) == "> quoted more\nmine"
+
+
+def test_attribution_line_patterns_are_gated_by_how_a_line_ends() -> None:
+    from proxy.classify.quotes import QuoteRules, _line_ends
+
+    # every pattern ends in ":" (direction marks may follow): other lines skip the search
+    assert _line_ends([r"\bwrote:$", "كتب\\s*:[\u200e\u200f]*$"]) == (frozenset(":"), "\u200e\u200f")
+    assert _line_ends([r"[:：]$"]) == (frozenset(":："), "")
+    # a pattern that could end otherwise turns the gate off
+    for pattern in (r"wrote$", r"wrote:?$", r"a:$|b", r"wrote:\s*", r":[:]*$"):
+        assert _line_ends([r"\bwrote:$", pattern]) is None
+    rules = QuoteRules.build([], ["\\bcitó\\s*:[\u200e\u200f]*$"], [], ["From"], ["Sent"])
+    text = "Yes please.\nJuan citó:\u200f\nthe original"
+    assert strip_quoted(text, rules) == "Yes please."

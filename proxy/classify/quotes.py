@@ -13,8 +13,14 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.classify.textnorm import fold, normalize
+
+try:
+    from re import _parser as _sre  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - the parser's home in another Python
+    _sre = None
 
 # "-----Original Message-----", "-------- Message d'origine --------", "---- Forwarded ----":
 # any language, recognised by shape.
@@ -37,6 +43,63 @@ def _combine(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
+def _caseless(item: tuple[Any, Any]) -> list[str] | None:
+    """The characters of a parsed literal or class of literals, if none has another case
+    (a letter meets its other cases) and none is a space (a line break may stand before "$")."""
+    op, arg = item
+    if op is _sre.LITERAL:
+        codes = [arg]
+    elif op is _sre.IN and all(o is _sre.LITERAL for o, _ in arg):
+        codes = [a for _, a in arg]
+    else:
+        return None
+    chars = [chr(c) for c in codes]
+    return None if any(c.lower() != c or c.upper() != c or c.isspace() for c in chars) else chars
+
+
+def _line_ends(patterns: Iterable[str]) -> tuple[frozenset[str], str] | None:
+    """(last characters, trailing characters) when each pattern ends in "$" after a caseless
+    character or class of them, itself perhaps followed by optional repeats of others:
+    "wrote:$" needs a line ending in ":", Arabic "كتب:[<direction marks>]*$" one ending in
+    ":" once those marks are stripped.  None when a pattern could end otherwise.
+
+    An unanchored alternation of a few dozen such patterns is tried at every position of
+    every line; a line that does not end right is ruled out with one comparison."""
+    if _sre is None:  # pragma: no cover - another Python's internals
+        return None
+    last: set[str] = set()
+    trailing: set[str] = set()
+    for pattern in patterns:
+        try:
+            items = list(_sre.parse(pattern, re.IGNORECASE))
+        except Exception:  # compiled elsewhere, where its error is told
+            return None
+        if len(items) < 2 or items[-1] != (_sre.AT, _sre.AT_END):
+            return None
+        k = len(items) - 2
+        while k > 0 and items[k][0] in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, _, body = items[k][1]
+            repeated = _caseless(body[0]) if low == 0 and len(body) == 1 else None
+            if repeated is None:
+                return None
+            trailing.update(repeated)
+            k -= 1
+        found = _caseless(items[k])
+        if found is None:
+            return None
+        last.update(found)
+    if last & trailing:
+        return None
+    return frozenset(last), "".join(sorted(trailing))
+
+
+def _may_end_line(line: str, ends: tuple[frozenset[str], str] | None) -> bool:
+    if ends is None:
+        return True
+    last, trailing = ends
+    return (line.rstrip(trailing) if trailing else line)[-1:] in last  # rstrip("") would strip spaces
+
+
 @dataclass(frozen=True)
 class QuoteRules:
     """Compiled markers of where a quoted original starts."""
@@ -46,6 +109,7 @@ class QuoteRules:
     separators: re.Pattern[str] | None = field(default_factory=lambda: _combine([GENERIC_SEPARATOR]))
     header_from: frozenset[str] = frozenset({"from"})
     header_sent: frozenset[str] = frozenset({"sent", "date"})
+    attribution_line_ends: tuple[frozenset[str], str] | None = None  # see _line_ends
 
     @classmethod
     def build(
@@ -56,9 +120,11 @@ class QuoteRules:
         header_from: Iterable[str],
         header_sent: Iterable[str],
     ) -> QuoteRules:
+        attribution_line = list(attribution_line)
         return cls(
             attribution=_combine(attribution),
             attribution_line=_combine(attribution_line),
+            attribution_line_ends=_line_ends(attribution_line),
             separators=_combine([GENERIC_SEPARATOR, *separators]),
             header_from=frozenset(fold(k).strip() for k in header_from),
             header_sent=frozenset(fold(k).strip() for k in header_sent),
@@ -161,9 +227,11 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from
     line = lines[i].strip()
     if len(line) > _MAX_ATTRIBUTION_LINE:
         return 0
-    for pattern in (rules.attribution, rules.attribution_line):
-        if pattern is not None and pattern.search(line):
-            return 1
+    if rules.attribution is not None and rules.attribution.search(line):
+        return 1
+    pattern = rules.attribution_line
+    if pattern is not None and _may_end_line(line, rules.attribution_line_ends) and pattern.search(line):
+        return 1
     if _looks_like_attribution(line, quoted_from[i + 1]):
         return 1
     whole = rules.attribution
