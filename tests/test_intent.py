@@ -251,3 +251,51 @@ def test_a_phrase_shared_by_two_languages_keeps_both_readings_and_the_others_wor
     assert v.verdict == "uncertain", v.as_json()
     # a Norwegian phrase does not take the Danish words of the same sentence away
     assert verdict("Send ikke flere mails til mig.").verdict == "opt-out"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # questions about what others can do with the product ask nothing
+        "Can employees unsubscribe themselves from the reminder emails?",
+        "Kunnen medewerkers zich zelf afmelden voor de herinneringsmails uit het systeem?",
+        "Czy kontrahenci mogą sami wypisać się z powiadomień mailowych wysyłanych przez system?",
+        "Kann man einzelne Mitarbeiter auf Wunsch wieder austragen lassen?",
+        # deleting a thing the person sent by mistake is no request about them
+        "Please delete the attachment I sent you by mistake yesterday, it had customer data in it.",
+        "Pardon, j'ai joint par erreur un fichier interne dans mon précédent mail, pourriez-vous le supprimer ?",
+        "Desculpe, o ficheiro que seguiu no meu email anterior foi por engano, agradeço que o elimine.",
+        # things, not colleagues or a mailing list
+        "You can list the keys for the bucket and call delete for each. Or you can delete them one at a "
+        "time (without calling list first.) To delete all the keys, you'll need to delete them individually.",
+        # stopping something of one's own, with contact in another clause
+        "We stopped working with our old agency, so feel free to email me the details.",
+        "We are stopping our current provider in January, so the timing is good.",
+    ],
+)
+def test_questions_about_the_product_and_deleting_things_are_not_requests(body: str) -> None:
+    assert verdict(body).verdict == "none", verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Can you remove me from your list?", "opt-out"),
+        ("Could you please stop emailing me?", "opt-out"),
+        ("Potresti eliminare questo indirizzo dalle prossime comunicazioni?", "opt-out"),
+        ("Okamžite to zastavte, inak to rieši náš právnik.", "opt-out"),
+        ("x favore toglietemi dalla lista grazie", "opt-out"),
+        ("Θέλω να διαγραφώ από τη λίστα.", "opt-out"),
+    ],
+)
+def test_requests_asked_as_questions_or_without_a_pronoun_still_count(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_commas_and_sentence_marks_of_other_scripts_end_clauses_and_sentences() -> None:
+    from proxy.classify.intent import sentences
+
+    arabic = sentences("شكرا على العرض، لا أريد الاتصال الآن؛ أرسل لي الأسعار")
+    assert len(arabic) == 2 and len(set(arabic[0].clause)) == 2
+    assert len({c for s in sentences("ありがとう、でも結構です。また連絡します") for c in s.clause}) == 2
+    assert len(sentences('It said "stop." Then it went on.')) == 2

@@ -44,11 +44,14 @@ CONTENT = frozenset(
 )  # fmt: skip
 NEG_AHEAD = 5  # a negation reaches this many words forward ("nobody at Acme Ltd is interested")
 NEG_BEHIND = 6  # and back, for negations that follow their verb ("schreiben Sie mich bitte nicht mehr an")
-_SENTENCE_END = re.compile(r"(?<=[.!?;؟。])\s+(?=[^\d\s])|\n+")
+# a sentence ends after its mark and any closing bracket or quote ("... first.) To delete"),
+# in every script ("؟", "؛", "。", "！")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?;؟؛。！？；])|(?<=[.!?;؟؛。！？；][)\]\"'»”’]))\s+(?=[^\d\s])|\n+")
 # "Art. 17", "Nr.", "z. B." do not end a sentence.
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:\w{1,3}|\w\.\w)\.$")
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_CLAUSE_BREAK = re.compile(r"\s*[,;:–—()\[\]]\s*|\s+-\s+")
+# commas of every script end a clause: Arabic "،" and "؛", CJK "、" and "，"
+_CLAUSE_BREAK = re.compile(r"\s*[,;:–—()\[\]،؛、，；：]\s*|\s+-\s+")
 
 
 @dataclass(frozen=True)
@@ -315,23 +318,31 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     target = person or c.has("list", "address")
     if c.free_("erasure"):
         return "erasure", "invokes the right to erasure"
+    # "Kunnen medewerkers zich zelf afmelden?": a question about what others can do asks nothing
+    asking = not _asks_about_others(sentence, c)
     # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
     # unless it repeats a request ("I asked you to remove me").
-    if (c.told("delete") or c.told("remove")) and not _removed_a_mail(c):
+    if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c):
         deleting = c.told("delete")
         if c.has("data") and not c.has("list"):
             return "erasure", "asks for their data to be deleted"
         if (c.has("completely") and c.has("store", "address", "data")) or (c.has("completely") and c.has("away")):
             return "erasure", "asks to be deleted from all records"
-        if c.has("list"):
+        # "you can list the keys and call delete for each", "delete them one at a time": with
+        # neither the person, an address, a wish, "please" nor the verb leading its sentence,
+        # "them" are things, not colleagues, and a list before the verb is no mailing list
+        addressed = c.has("self", "please", "address", "want") or _short(sentence, c) or _leads(c, "remove", "delete")
+        verbs = [p for k in ("remove", "delete") for p in c.free.get(k, ())]
+        after_verb = any(v < p and c.clause[p] == c.clause[v] for v in verbs for p in c.pos.get("list", ()))
+        if c.has("list") and (addressed or after_verb):
             return "opt-out", "asks to be removed from the list"
         if deleting and (c.has("store") or (previous is not None and previous.has("data")) or c.has("law")):
             return "erasure", "asks for their data to be deleted"
-        if target or c.has("store") or _short(sentence, c):
+        if (target and addressed) or c.has("store") or _short(sentence, c):
             return "opt-out", "asks to be removed"
-    if c.told("unsubscribe"):
+    if asking and c.told("unsubscribe"):
         return "opt-out", "asks to be unsubscribed"
-    if c.has("away") and c.has("list") and person:
+    if asking and c.has("away") and c.has("list") and person:
         return "opt-out", "asks to be taken off the list"
     if c.has("away") and c.has("store") and c.has("completely") and c.has("address", "data", "self"):
         return "erasure", "asks to be deleted from all records"
@@ -342,16 +353,17 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "threatens a complaint to the data protection authority"
     if c.free_("request"):
         return "opt-out", "asks for no more mail"
-    if c.told("stop") and (c.has("contact", "mail", "self", "spam", "receive") or _short(sentence, c)):
+    if asking and c.told("stop") and (_stops_contact(c) or _short(sentence, c) or _stop_alone(sentence, c)):
         return "opt-out", "asks us to stop"
     if (
-        c.neg("contact")
+        asking
+        and c.neg("contact")
         and not c.has("left")
         and c.told_neg("contact")
         and (c.has("self", "them", "please") or _short(sentence, c))
     ):
         return "opt-out", "asks not to be contacted"
-    if _wants_no_contact(c):
+    if asking and _wants_no_contact(c):
         return "opt-out", "does not want to be contacted"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
@@ -375,6 +387,40 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     return None
 
 
+def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
+    """A question that names neither the person nor anyone they write for and says no
+    "please" ("Can employees unsubscribe themselves?", "Kann man Mitarbeiter austragen
+    lassen?", "Kas hinnas sisaldub andmete kustutamine?"): it asks how the product works.
+    "Can you remove me?" names the person, "Could you please stop?" asks."""
+    asked = sentence.text.rstrip().endswith(("?", "؟", "？"))
+    return asked and not c.has("self", "them", "please", "address", "list")
+
+
+def _stops_contact(c: _Concepts) -> bool:
+    """A free "stop" with contacting, our mail, spam or receiving in its own clause: "please
+    stop emailing me", not "we stopped working with them, so email me" or "we stop with our
+    current supplier"."""
+    others = [p for k in ("contact", "mail", "spam", "receive") for p in c.pos.get(k, ())]
+    return any(c.clause[p] == c.clause[q] for p in c.free.get("stop", ()) for q in others)
+
+
+def _leads(c: _Concepts, *names: str) -> bool:
+    """Whether a free ``names`` concept is the sentence's first word besides greetings and
+    politeness (an imperative: "Remove him from the list")."""
+    return any(c.leading_word in c.free.get(name, ()) for name in names)
+
+
+def _stop_alone(sentence: Sentence, c: _Concepts) -> bool:
+    """A "stop" in a clause of at most three words besides politeness and the person:
+    "Okamžite to zastavte, inak ..." ("stop it at once, or ...")."""
+    filler = {p for k in ("please", "self", "polite") for p in c.pos.get(k, ())}
+    for p in c.free.get("stop", ()):
+        words = [i for i in range(len(sentence.words)) if c.clause[i] == c.clause[p] and i not in filler]
+        if len(words) <= 3:
+            return True
+    return False
+
+
 def _wants_no_contact(c: _Concepts) -> bool:
     """ "Wir möchten nicht kontaktiert werden", "vi ønsker ikke å bli kontaktet": a wish in
     front of a negated contact in its clause is the request, whoever the negation attached to."""
@@ -385,13 +431,22 @@ def _wants_no_contact(c: _Concepts) -> bool:
 
 
 def _removed_a_mail(c: _Concepts) -> bool:
-    """ "Tu correo llegó a spam y lo borré", "I deleted your mail by mistake": in a sentence
-    that reports the past, removing with only a mail in sight (no list, address, data or
-    record) is what the person did with our message, not what they ask of us."""
+    """ "Tu correo llegó a spam y lo borré", "I deleted your mail by mistake", "please delete
+    the attachment I sent you by mistake yesterday": in a sentence that reports the past,
+    removing with only a mail in sight is what the person did or wants done with a message,
+    not what they ask of us.  A list, address, data or record counts against it in the
+    clause of the removing verb, or in a clause of the person's own that reports nothing
+    ("the file in my previous mail was sent by mistake" is no "my data")."""
     verbs = {p for k in ("remove", "delete") for p in c.pos.get(k, ())}
     # a past ending on the removing verb alone is no proof: Czech "abyste nás vyřadili" asks
     reported = any(p not in verbs for p in c.pos.get("past", ()))
-    return reported and c.has("mail") and not c.has("list", "address", "data", "store")
+    if not reported or not c.has("mail"):
+        return False
+    verb_clauses = {c.clause[p] for p in verbs}
+    past = c.past_clauses()
+    own = {c.clause[p] for p in c.pos.get("self", ())} - past
+    targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
+    return not any(c.clause[p] in verb_clauses or c.clause[p] in own for p in targets)
 
 
 def _thanked(c: _Concepts) -> bool:
