@@ -169,6 +169,13 @@ class Lexicon:
     _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
     _inner_gate: tuple[int, re.Pattern[str] | None] = (-1, None)  # (len(inner) it was built for, pattern)
+    _heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(stems) it was built for, beginnings)
+    _variant_index: tuple[
+        tuple[tuple[str, tuple[tuple[str, str], ...]], ...], dict[str, tuple[tuple[str, str, str], ...]]
+    ] = (
+        (),
+        {},
+    )  # (the variants it was built for, index)
 
     @classmethod
     def build(cls, languages: Mapping[str, Mapping[str, Iterable[str]]], fuzzy_concepts: Iterable[str]) -> Lexicon:
@@ -235,33 +242,31 @@ class Lexicon:
         return lex
 
     def senses(self, word: str) -> tuple[tuple[str, str], ...]:
-        """(language, concept) pairs of one word: exact, by stem, then forgiving one typo."""
+        """(language, concept) pairs of one word: exact, by stem, then forgiving one typo.
+
+        A pure function of the word, worked out once per lexicon (the cache is bounded)."""
         cached = self._cache.get(word)
         if cached is not None:
             return cached
-        found = list(self.exact.get(word, ()))
-        for n in self.stem_lengths:
-            if n > len(word):
-                break
-            found.extend(self.stems.get(word[:n], ()))
+        result = self._senses(word)
+        if len(self._cache) < 200_000:
+            self._cache[word] = result
+        return result
+
+    def _senses(self, word: str) -> tuple[tuple[str, str], ...]:
+        found = self._plain(word)
         if self._inner_may_match(word):
             for piece, lang, concept in self.inner:
                 if _matches(piece, word):
                     found.append((lang, concept))
         if not found and ("ae" in word or "oe" in word or "ue" in word):
             # "hoert", "loeschen": umlauts typed as two letters on a keyboard without them
-            plain = word.replace("ae", "a").replace("oe", "o").replace("ue", "u")
-            found = list(self.exact.get(plain, ()))
-            for n in self.stem_lengths:
-                if n > len(plain):
-                    break
-                found.extend(self.stems.get(plain[:n], ()))
+            found = self._plain(word.replace("ae", "a").replace("oe", "o").replace("ue", "u"))
         if not found and self.prefix_variants:
             # "وحذف" = "و" + "حذف", Irish "gcuirfeá" = "cuirfeá": a letter in front of the word
-            for lang, rules in self.prefix_variants.items():
-                for a, b in rules:
-                    if word.startswith(a) and len(word) - len(a) >= 3:
-                        found.extend((lg, c) for lg, c in self._plain(b + word[len(a) :]) if lg == lang)
+            for lang, a, b in self._variants_by_letter().get(word[:1], ()):
+                if word.startswith(a) and len(word) - len(a) >= 3:
+                    found.extend((lg, c) for lg, c in self._plain(b + word[len(a) :]) if lg == lang)
         if not found and self.negation_suffixes:
             # Maltese "tibgħatlix" = "ma tibgħatli" + "x": the negation closes the verb
             for suffix, langs in self.negation_suffixes.items():
@@ -280,20 +285,30 @@ class Lexicon:
                     found = [(lg, NEGATED + c) for lg, c in self.senses(rest) if lg in langs and c in NEGATABLE]
         if found and self.past_endings:
             # "удалили", "apaguei", "çıkardık": a verb in the past reports, it does not ask
-            for lang, ends in self.past_endings.items():
-                if any(lg == lang and c in PAST_VERBS for lg, c in found) and any(
-                    word.endswith(e) and len(word) > len(e) + 3 for e in ends
-                ):
-                    found.append((lang, "past"))
+            verbs = {lg for lg, c in found if c in PAST_VERBS}
+            if verbs:
+                for lang, ends in self.past_endings.items():
+                    if lang in verbs and any(word.endswith(e) and len(word) > len(e) + 3 for e in ends):
+                        found.append((lang, "past"))
         if found and self.negation_infixes:
             # "istemiyoruz", "göndermeyin": Turkish negates inside the verb
             for infix, langs in self.negation_infixes.items():
                 if infix in word[3:]:
                     found = [(lg, NEGATED + c if lg in langs and c in NEGATABLE else c) for lg, c in found]
-        result = tuple(dict.fromkeys(found))
-        if len(self._cache) < 200_000:
-            self._cache[word] = result
-        return result
+        return tuple(dict.fromkeys(found))
+
+    def _variants_by_letter(self) -> dict[str, tuple[tuple[str, str, str], ...]]:
+        """The prefix variants by their first letter: (language, from, to), in their order."""
+        rules, index = self._variant_index
+        current = tuple(self.prefix_variants.items())
+        if rules != current:
+            grouped: dict[str, list[tuple[str, str, str]]] = {}
+            for lang, pairs in current:
+                for a, b in pairs:
+                    grouped.setdefault(a[:1], []).append((lang, a, b))
+            index = {k: tuple(v) for k, v in grouped.items()}
+            self._variant_index = (current, index)
+        return index
 
     def _inner_may_match(self, word: str) -> bool:
         """Whether any "*liste" or "*liste*" entry can match: one search of all their texts
@@ -308,11 +323,26 @@ class Lexicon:
     def _plain(self, word: str) -> list[tuple[str, str]]:
         """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
         found = list(self.exact.get(word, ()))
+        heads = self._stem_heads()
+        stems = self.stems
         for n in self.stem_lengths:
             if n > len(word):
                 break
-            found.extend(self.stems.get(word[:n], ()))
+            head = word[:n]
+            if head not in heads:
+                break  # no longer stem starts so
+            found.extend(stems.get(head, ()))
         return found
+
+    def _stem_heads(self) -> frozenset[str]:
+        """Every beginning of every stem, at least as long as the shortest: a word whose
+        beginning is none of them has no stem of that length or longer."""
+        size, heads = self._heads
+        if size != len(self.stems):
+            low = self.stem_lengths[0] if self.stem_lengths else 0
+            heads = frozenset(stem[:n] for stem in self.stems for n in range(low, len(stem) + 1))
+            self._heads = (len(self.stems), heads)
+        return heads
 
     def _typo(self, word: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
