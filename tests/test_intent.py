@@ -299,3 +299,53 @@ def test_commas_and_sentence_marks_of_other_scripts_end_clauses_and_sentences() 
     assert len(arabic) == 2 and len(set(arabic[0].clause)) == 2
     assert len({c for s in sentences("ありがとう、でも結構です。また連絡します") for c in s.clause}) == 2
     assert len(sentences('It said "stop." Then it went on.')) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a referral to someone else is no opt-out
+        ("Please don't write to me, write to my colleague Anna instead.", "none"),
+        ("Please don't email me about this, email anna.berg@acme.example instead.", "none"),
+        ("Bitte schreiben Sie nicht mir, sondern meiner Kollegin Frau Weber.", "none"),
+        ("Please write to my colleague instead.", "none"),
+        # a colleague who has left, then her mail that is not read
+        ("Hej, Emma Sandberg har slutat här. Hennes mail läses inte längre.", "none"),
+        # still requests
+        ("Please don't write to me again.", "opt-out"),
+        ("Please don't contact me or my colleagues again.", "opt-out"),
+    ],
+)
+def test_referrals_and_people_who_left_are_not_opt_outs(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # polite past conditionals: the verb of leaving a job before "sending" is stopping it
+        ("Jeg ville sette pris på om dere sluttet å sende meg e-post.", "opt-out"),
+        ("Jag skulle uppskatta om ni slutade skicka mejl till mig.", "opt-out"),
+        ("Hej, Emma har slutat här. Kontakta gärna växeln.", "none"),
+        # an English not-request phrase does not take a Polish reply's own reading away
+        ("Nie wiem, skąd macie mój adres. To spam.", "opt-out"),
+        ("Thanks. Went to spam, but found it.", "none"),
+        # a first name under the text is no word of another language
+        ("Dimos de baja a nuestro antiguo proveedor, así que llegas en buen momento. Hablemos.\n\nSilvia", "none"),
+        ("Thanks for the info.\n\nStop", "opt-out"),
+    ],
+)
+def test_conditionals_phrases_of_other_languages_and_names(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_a_one_word_not_request_entry_silences_its_language_only() -> None:
+    from proxy.classify.intent import Sentence, tag
+    from proxy.classify.words import Lexicon
+
+    lex = Lexicon.build(
+        {"et": {"not_request": ["vajadusel"], "interest": ["vaja*"]}, "fi": {"interest": ["vajadus*"]}}, ()
+    )
+    tagged = tag(Sentence("vajadusel", 1, ("vajadusel",), (0,)), lex)
+    assert "et" not in tagged.at and tagged.at["fi"] == {"interest": [0]}
+    assert tag(Sentence("vajame", 1, ("vajame",), (0,)), lex).at["et"] == {"interest": [0]}

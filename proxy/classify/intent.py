@@ -138,7 +138,7 @@ def latin_typed(sentence: Sentence, guess: str | None) -> bool:
 _LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "pl"})
 
 
-def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagged:
+def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: str | None = None) -> _Tagged:
     words = sentence.words
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
     unknown = sum(1 for senses in per_word if not senses)
@@ -158,6 +158,7 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
     entries: dict[tuple[str, int], str] = {}
     covered: dict[str, set[int]] = {}
     blocked: set[int] = set()
+    own_only: dict[int, set[str]] = {}  # positions blocked for these languages only
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
     present = frozenset(words)
     for i in range(len(words)):
@@ -172,7 +173,15 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
         added: list[tuple[str, str]] = []  # what the phrases at this word stand for
         for spots, lang, entry in hits:
             if entry.concept == "not_request":
-                blocked.update(range(i, spots[-1] + 1))
+                span = range(i, spots[-1] + 1)
+                if guess is not None and lang != guess and not _shows_elsewhere(per_word, lang, span):
+                    # English "to spam" in a Polish reply's "To spam." (this is spam): a phrase
+                    # of a language that shows nowhere else in the sentence leaves the
+                    # reply's own language its reading
+                    for j in span:
+                        own_only.setdefault(j, set()).add(lang)
+                    continue
+                blocked.update(span)
                 continue
             entries[(lang, i)] = entry.text
             covered.setdefault(lang, set()).update(spots)
@@ -199,11 +208,19 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None) -> _Tagg
     for i, senses in enumerate(per_word):
         if i in blocked:
             continue
+        silenced = own_only.get(i, set())
         for lang, concept in senses:
+            if lang in silenced:
+                continue
             at.setdefault(lang, {}).setdefault(concept, []).append(i)
             if concept.startswith(NEGATED):
                 at[lang].setdefault(concept[len(NEGATED) :], []).append(i)
     return _Tagged(at, entries, covered)
+
+
+def _shows_elsewhere(per_word: Sequence[Sequence[tuple[str, str]]], lang: str, span: range) -> bool:
+    """Whether ``lang`` knows a word of the sentence outside ``span``."""
+    return any(lg == lang for i, senses in enumerate(per_word) if i not in span for lg, _ in senses)
 
 
 def _negated(
@@ -281,6 +298,18 @@ def _concepts(
         for k in ("self", "please"):
             for p in english.get(k, ()):
                 pos.setdefault(k, []).append(p)
+    if "left" in pos and "contact" in pos:
+        # "om dere sluttet å sende", "om ni slutade skicka": the verb of leaving a job with
+        # contacting right after it is stopping that contact
+        contacts = pos["contact"]
+        stops = [
+            p for p in pos["left"] if any(p < q <= p + 2 and sentence.clause[q] == sentence.clause[p] for q in contacts)
+        ]
+        if stops:
+            pos["left"] = [p for p in pos["left"] if p not in stops]
+            if not pos["left"]:
+                del pos["left"]
+            pos.setdefault("stop", []).extend(stops)
     clause = [float(c) for c in sentence.clause]
     for b in sorted(pos.get("but", ())):
         # "but", "aber", "mais" end a clause as a comma does
@@ -320,6 +349,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "erasure", "invokes the right to erasure"
     # "Kunnen medewerkers zich zelf afmelden?": a question about what others can do asks nothing
     asking = not _asks_about_others(sentence, c)
+    # "Emma has left. Her mail is not read any more": no request about her
+    left = c.has("left") or (previous is not None and previous.has("left"))
     # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
     # unless it repeats a request ("I asked you to remove me").
     if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c):
@@ -358,12 +389,13 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if (
         asking
         and c.neg("contact")
-        and not c.has("left")
+        and not left
         and c.told_neg("contact")
         and (c.has("self", "them", "please") or _short(sentence, c))
+        and not _refers_elsewhere(sentence, c)
     ):
         return "opt-out", "asks not to be contacted"
-    if asking and _wants_no_contact(c):
+    if asking and not left and _wants_no_contact(c) and not _refers_elsewhere(sentence, c):
         return "opt-out", "does not want to be contacted"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
@@ -371,7 +403,12 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and c.has("mail", "contact") and not c.has("past"):
         return "opt-out", "does not want our mail"
-    if c.neg("mail") and not c.has("left") and (c.has("more", "please") or _short(sentence, c)):
+    if (
+        c.neg("mail")
+        and not left
+        and not _refers_elsewhere(sentence, c)
+        and (c.has("more", "please") or _short(sentence, c))
+    ):
         return "opt-out", "wants no more mail"
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
@@ -402,6 +439,23 @@ def _stops_contact(c: _Concepts) -> bool:
     current supplier"."""
     others = [p for k in ("contact", "mail", "spam", "receive") for p in c.pos.get(k, ())]
     return any(c.clause[p] == c.clause[q] for p in c.free.get("stop", ()) for q in others)
+
+
+def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Please don't write to me, write to my colleague Anna instead", "schreiben Sie nicht
+    mir, sondern meiner Kollegin": after the negated contact, a clause without negation that
+    names someone else (or an address) and contacts them or starts with "but" is a referral."""
+    negated = [*c.negated.get("contact", ()), *c.negated.get("mail", ())]
+    if not negated:
+        return False
+    first = min(c.clause[p] for p in negated)
+    negs = {c.clause[p] for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
+    contacts = {c.clause[p] for p in c.free.get("contact", ())}
+    buts = {c.clause[p] + 0.25 for p in c.pos.get("but", ())}  # the words after "but"
+    others = {c.clause[p] for p in c.pos.get("them", ())}
+    if _ADDRESS.search(sentence.text):
+        others |= {cl for cl in set(c.clause) if cl > first}
+    return any(cl > first and cl not in negs and (cl in contacts or cl in buts) for cl in others)
 
 
 def _leads(c: _Concepts, *names: str) -> bool:
@@ -487,7 +541,7 @@ def read_sentences(
     findings: list[Finding] = []
     previous: dict[str, _Concepts] = {}
     for sentence in found:
-        tagged = tag(sentence, lex, latin if latin_typed(sentence, guess) else None)
+        tagged = tag(sentence, lex, latin if latin_typed(sentence, guess) else None, guess)
         english = tagged.at.get("en")
         best: Finding | None = None
         extra: list[Finding] = []
@@ -660,11 +714,23 @@ def _whole(sentence: Sentence, lex: Lexicon, language: str) -> bool:
     return (len(sentence.words) - covered) * 2 < len(sentence.words)
 
 
+def _is_name_line(sentence: Sentence, lex: Lexicon, guess: str | None) -> bool:
+    """The last line a single capitalised word that neither the reply's language nor English
+    knows: a first name under the text ("Silvia", which Turkish reads as "sil" = delete),
+    not "Stop" or "Abmelden"."""
+    text = sentence.text.strip()
+    if guess is None or len(sentence.words) != 1 or not text.isalpha() or not text[:1].isupper():
+        return False
+    return text[1:].islower() and not any(lg in (guess, "en") for lg, _ in lex.senses(sentence.words[0]))
+
+
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     text = person_text(new_text, rules)
     body = sentences(text)
     words = [w for s in body for w in s.words]
     guess = guess_language(words, rules)
+    if len(body) > 1 and body[-1].line != body[-2].line and _is_name_line(body[-1], rules.lexicon, guess):
+        body = body[:-1]
     findings = read_sentences(body, rules.lexicon, guess, rules.latin)
     subject_sentences = sentences(_subject_text(subject, rules))
     if subject_sentences:
