@@ -349,3 +349,36 @@ def test_a_one_word_not_request_entry_silences_its_language_only() -> None:
     tagged = tag(Sentence("vajadusel", 1, ("vajadusel",), (0,)), lex)
     assert "et" not in tagged.at and tagged.at["fi"] == {"interest": [0]}
     assert tag(Sentence("vajame", 1, ("vajame",), (0,)), lex).at["et"] == {"interest": [0]}
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # interest conceded before a "but" is no sign of interest
+        (
+            "Your tool sounds interesting, but we just signed with another vendor. Please remove me from your list.",
+            "opt-out",
+        ),
+        (
+            "Ratkaisunne kuulostaa kiinnostavalta, mutta meillä on juuri allekirjoitettu sopimus toisen toimittajan "
+            "kanssa. Toivoisin, että poistatte minut listaltanne.",
+            "opt-out",
+        ),
+        ("Please remove me from your list. But actually, could we meet on Tuesday?", "uncertain"),
+        # "in the spring" in a report of the past is no "write again later"
+        (
+            "Wir hatten im Frühjahr einen Fall mit einer gefälschten Rechnung. Bitte schreiben Sie mir nicht mehr.",
+            "opt-out",
+        ),
+        # a correction of the channel or the recipient after "but"
+        ("Schicken Sie mir die Unterlagen bitte nicht per Post, sondern per Mail.", "none"),
+        ("Stuur het voorstel niet naar mij maar naar mijn collega.", "none"),
+        ("Please don't send me any more emails, but thank you for the offer.", "opt-out"),
+        (
+            "Non mi scriva più a questo indirizzo, però se ha un listino me lo mandi: magari ci sentiamo lunedì?",
+            "uncertain",
+        ),
+    ],
+)
+def test_conceded_interest_past_seasons_and_corrections(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

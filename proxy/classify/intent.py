@@ -417,11 +417,25 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "refusal", "is not interested"
     if c.has("doubt"):
         return "doubt", "takes it back"
-    if c.has("later"):
+    if _later(c):
         return "later", "asks to be contacted later"
-    if c.free_("positive") or (c.free_("interest") and not _thanked(c)):
+    if (c.free_("positive") or (c.free_("interest") and not _thanked(c))) and not _conceded(c):
         return "positive", "shows interest"
     return None
+
+
+def _later(c: _Concepts) -> bool:
+    """ "Write again next year", not "we had a case in the spring" (a report of the past)."""
+    past = c.past_clauses()
+    return any(c.clause[p] not in past for p in c.pos.get("later", ()))
+
+
+def _conceded(c: _Concepts) -> bool:
+    """ "Sounds interesting, but we have just signed with another supplier": interest that a
+    "but" after it turns round is conceded, not shown."""
+    shown = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
+    buts = c.pos.get("but", ())
+    return bool(shown and buts) and max(shown) < max(buts)
 
 
 def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
@@ -444,7 +458,8 @@ def _stops_contact(c: _Concepts) -> bool:
 def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     """ "Please don't write to me, write to my colleague Anna instead", "schreiben Sie nicht
     mir, sondern meiner Kollegin": after the negated contact, a clause without negation that
-    names someone else (or an address) and contacts them or starts with "but" is a referral."""
+    names someone else (or an address) and contacts them or starts with "but", or a "but"
+    clause with another way of contacting, is a referral or a correction."""
     negated = [*c.negated.get("contact", ()), *c.negated.get("mail", ())]
     if not negated:
         return False
@@ -455,6 +470,10 @@ def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     others = {c.clause[p] for p in c.pos.get("them", ())}
     if _ADDRESS.search(sentence.text):
         others |= {cl for cl in set(c.clause) if cl > first}
+    # "nicht per Post, sondern per Mail": after a "but", another way of contacting is a correction
+    # (not "..., però se ha un listino me lo mandi": sending *me* something else is no correction)
+    own = {c.clause[p] for p in c.pos.get("self", ())}
+    others |= (contacts & buts) - own
     return any(cl > first and cl not in negs and (cl in contacts or cl in buts) for cl in others)
 
 
@@ -578,7 +597,7 @@ def read_sentences(
             if best is None or _rank(kind) > _rank(best.kind):
                 best = f
             # interest or "later" in another clause of the same sentence
-            if c.has("later"):
+            if _later(c):
                 extra.append(Finding("later", lang, "asks to be contacted later", sentence))
             if c.has("doubt"):
                 extra.append(Finding("doubt", lang, "takes it back", sentence))
