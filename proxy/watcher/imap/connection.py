@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import re
 import shlex
 import ssl
 from collections.abc import Awaitable
@@ -41,6 +42,7 @@ CLOSE_TIMEOUT = 0.5
 # Text lines stay far below this: a UID SEARCH of 100,000 messages is 700 KB, a BODYSTRUCTURE
 # a few KB.
 LINE_LIMIT = 4 * 1024 * 1024
+_FETCH_UID = re.compile(rb"\* \d+ FETCH \(.*?\bUID (\d+)", re.IGNORECASE)
 # A server that ignores the partial fetch sends whole parts: up to this size a part is read past
 # its cap and thrown away, so the reply can still be classified from its start; anything larger
 # is refused unread (reading it would only cost time).
@@ -107,7 +109,9 @@ class _BoundedProtocol(aioimaplib.IMAP4ClientProtocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Any, limits: ResponseLimits) -> None:
         super().__init__(loop, conn_lost_cb)
         self.limits = limits
-        self.truncated: list[int] = []  # announced sizes of the literals cut to the cap
+        # (UID of the FETCH answer it was in, if it said; announced size) of each literal cut to the cap
+        self.truncated: list[tuple[int | None, int]] = []
+        self._fetch_uid: int | None = None
         self.refused: ResponseTooLarge | None = None
         self._line = bytearray()
         self._literal_left = 0  # bytes of the current literal still handed on
@@ -151,6 +155,9 @@ class _BoundedProtocol(aioimaplib.IMAP4ClientProtocol):
             if len(line) > self.limits.line:
                 self._refuse(ResponseTooLarge("a line", len(line), self.limits.line))
                 return
+            answer = _FETCH_UID.match(line)
+            if answer:
+                self._fetch_uid = int(answer.group(1))
             announced = aioimaplib.literal_data_re.match(line[:-2])
             if announced:
                 size = int(announced.group("size"))
@@ -158,7 +165,7 @@ class _BoundedProtocol(aioimaplib.IMAP4ClientProtocol):
                     self._refuse(ResponseTooLarge("a literal", size, self.limits.drain))
                     return
                 if size > self.limits.literal:
-                    self.truncated.append(size)
+                    self.truncated.append((self._fetch_uid, size))
                     cut = announced.start("size")
                     line = line[:cut] + str(self.limits.literal).encode() + line[announced.end("size") :]
                     self._drop_left = size - self.limits.literal
@@ -387,20 +394,13 @@ class ImapConnection:
         the limits; parts it sent beyond their cap are cut to it and logged.
         """
         client = self._live()
-        protocol = client.protocol
-        protocol.truncated.clear()
+        client.protocol.truncated.clear()
         try:
             response = await self.call(client.uid("fetch", str(uid), f"({items})"))
         except ResponseTooLarge as exc:
             log.warning("UID %d: %s; connection closed, the message is not read", uid, exc)
             raise
-        for size in protocol.truncated:
-            log.warning(
-                "UID %d: the server sent a part of %d bytes although at most %d were asked for; "
-                "only the first %d bytes are read",
-                uid, size, self.limits.literal, self.limits.literal,
-            )  # fmt: skip
-        protocol.truncated.clear()
+        self._warn_truncated(uid)
         _check(response, "UID FETCH")
         groups = fetch_items(response.lines)
         # Servers may slip in unsolicited FETCHes (flag changes of other messages).
@@ -415,7 +415,10 @@ class ImapConnection:
 
         One round trip instead of one per message; the same limits apply to the whole answer.
         """
-        response = await self.call(self._live().uid("fetch", uid_set(uids), f"({items})"))
+        client = self._live()
+        client.protocol.truncated.clear()
+        response = await self.call(client.uid("fetch", uid_set(uids), f"({items})"))
+        self._warn_truncated(None)
         _check(response, "UID FETCH")
         found: dict[int, dict[str, Token]] = {}
         wanted = set(uids)
@@ -424,6 +427,17 @@ class ImapConnection:
             if isinstance(uid, str) and uid.isdigit() and int(uid) in wanted:
                 found[int(uid)] = group
         return found
+
+    def _warn_truncated(self, uid: int | None) -> None:
+        protocol = self._live().protocol
+        for answered, size in protocol.truncated:
+            log.warning(
+                "UID %s: the server sent a part of %d bytes although at most %d were asked for; "
+                "only the first %d bytes are read",
+                uid if uid is not None else answered if answered is not None else "?",
+                size, self.limits.literal, self.limits.literal,
+            )  # fmt: skip
+        protocol.truncated.clear()
 
     async def append(self, folder: str, message: bytes, flags: str | None = None) -> None:
         """APPEND ``message`` to ``folder`` (the relay's notices to its user)."""

@@ -11,8 +11,9 @@ where it stopped.  When UIDVALIDITY changes, old UIDs mean nothing: the first-st
 is scanned again and the handler side recognises replies it has already seen by Message-ID.
 
 During a catch-up the structures (BODYSTRUCTURE) of up to STRUCTURE_BATCH messages are asked
-for in one command, then each message's wanted parts; a batch the watcher cannot read is asked
-for again one message at a time, so that only the unreadable message is skipped.
+for in one command, then the wanted parts of the messages sharing a fetch plan in one command
+per plan (within the response limit); a batch the watcher cannot read is asked for again one
+message at a time, so that only the unreadable message is skipped.
 
 A message the watcher cannot read (a structure it cannot parse even through the fallback, more
 data than it accepts, a fetch that fails again and again) is recorded in the store with its UID
@@ -36,6 +37,7 @@ from typing import Protocol
 from proxy.config.imap import ImapSettings
 from proxy.config.secrets import SecretError
 from proxy.watcher.imap.connection import (
+    LINE_LIMIT,
     AuthError,
     ConnectionLost,
     FolderUnavailable,
@@ -74,7 +76,7 @@ HEALTHY_SECONDS = 60.0
 # A message whose fetch times out, loses the connection or is refused this many times in a row
 # (while the rest of the session works) is skipped as unreadable.
 MAX_FETCH_ATTEMPTS = 3
-STRUCTURE_BATCH = 50  # messages whose BODYSTRUCTURE one command asks for during a catch-up
+STRUCTURE_BATCH = 50  # messages one FETCH command asks for during a catch-up
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _KEYWORD_RE = re.compile(r"\$?[A-Za-z0-9_.\-]+")
@@ -115,6 +117,20 @@ class HandlerFailed(Exception):
     """The handler raised for a message; that folder is retried later from the same UID."""
 
 
+class BatchRefused(ConnectionLost):
+    """The answer to a batched FETCH was over the limits: the connection is closed, and the
+    watcher goes on one message at a time."""
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """What a batched FETCH brought of one message: its structure, and the message rebuilt
+    from its wanted parts when that could be fetched too."""
+
+    structure: Token
+    raw: bytes | None = None
+
+
 class Unreadable(Exception):
     """This message cannot be read from this server; it is recorded and skipped."""
 
@@ -143,9 +159,10 @@ class ImapWatcher:
         self.unreadable = 0
         self.last_unreadable: str | None = None
         self._fetch_failures: dict[tuple[str, int, int], int] = {}  # (folder, UIDVALIDITY, UID)
-        # Per folder: up to which UID structures are asked for one message at a time, after a
-        # batch could not be read.
-        self._single_structures_up_to: dict[str, int] = {}
+        # Per folder: up to which UID messages are fetched one at a time, after a batch could
+        # not be read.
+        self._single_up_to: dict[str, int] = {}
+        self._oversized_answers = False
         self._conn: ImapConnection | None = None
         self._lock = asyncio.Lock()
         self._lock_owner: asyncio.Task[object] | None = None
@@ -214,6 +231,11 @@ class ImapWatcher:
                 exc = session.exception()
                 if exc is None:
                     break
+                if isinstance(exc, BatchRefused):
+                    # Known cause, and batches are over for this server: reconnect at once.
+                    self._note_error(exc)
+                    await self._drop()
+                    continue
                 if isinstance(exc, HandlerFailed | FolderUnavailable):
                     self.last_error = str(exc)  # connection is fine; retry the folder after a pause
                 else:
@@ -346,7 +368,7 @@ class ImapWatcher:
         pending = sorted(u for u in uids if u > last)
         for start in range(0, len(pending), STRUCTURE_BATCH):
             chunk = pending[start : start + STRUCTURE_BATCH]
-            structures = await self._structures(conn, folder, chunk)
+            prefetched = await self._prefetch(conn, folder, chunk)
             for uid in chunk:
                 if stop.is_set():
                     return
@@ -354,7 +376,7 @@ class ImapWatcher:
                 # the next round rescans.
                 if conn.selected != folder and (await conn.select(folder))[0] != uidvalidity:
                     return
-                await self._handle(conn, folder, uidvalidity, uid, structures.get(uid))
+                await self._handle(conn, folder, uidvalidity, uid, prefetched.get(uid))
                 last = uid
         if window:
             # Everything before the window is deliberately skipped: start from UIDNEXT.
@@ -362,35 +384,70 @@ class ImapWatcher:
             if last:
                 await self.store.set_checkpoint(self.account, folder, uidvalidity, last)
 
-    async def _structures(self, conn: ImapConnection, folder: str, uids: list[int]) -> dict[int, Token]:
-        """The BODYSTRUCTURE of several messages in one command; {} when that cannot be had,
-        and each message then asks for its own (a server that refuses or garbles the batch
-        only costs round trips, and one message's answer can still be told apart)."""
-        if len(uids) < 2 or self._single_structures_up_to.get(folder, 0) >= uids[0]:
+    async def _batched(
+        self, conn: ImapConnection, folder: str, uids: list[int], items: str
+    ) -> dict[int, dict[str, Token]]:
+        """FETCH ``items`` of several messages in one command; {} when that cannot be had, and
+        each message then asks for its own: a server that refuses or garbles the batch only
+        costs round trips, and the one message it cannot answer is told apart."""
+        if len(uids) < 2 or self._single_up_to.get(folder, 0) >= uids[0] or self._oversized_answers:
             return {}
         try:
-            found = await conn.uid_fetch_many(uids, "UID BODYSTRUCTURE")
-        except ResponseTooLarge:
+            return await conn.uid_fetch_many(uids, items)
+        except ResponseTooLarge as exc:
             # The connection is closed; after reconnecting, these messages are fetched one by
             # one, so that the message too large to read is the only one skipped.
-            self._single_structures_up_to[folder] = uids[-1]
-            raise
+            self._single_up_to[folder] = uids[-1]
+            self._oversized_answers = True  # a server that did this once gets one message at a time
+            raise BatchRefused(str(exc)) from exc
         except (TimeoutError, ImapError, ValueError, RecursionError) as exc:
-            log.info(
-                "%s: BODYSTRUCTURE of %d messages at once not read (%s); one by one", folder, len(uids), _reason(exc)
-            )
-            self._single_structures_up_to[folder] = uids[-1]
+            log.info("%s: %d messages at once not read (%s); one by one", folder, len(uids), _reason(exc))
+            self._single_up_to[folder] = uids[-1]
             if not conn.alive:
                 raise ConnectionLost("connection to the IMAP server lost") from None
             return {}
-        return {uid: group["BODYSTRUCTURE"] for uid, group in found.items() if "BODYSTRUCTURE" in group}
+
+    async def _prefetch(self, conn: ImapConnection, folder: str, uids: list[int]) -> dict[int, Prefetched]:
+        """The structures of the messages in one command, then the wanted parts of the messages
+        that share a fetch plan in one command per plan, as far as the response limit allows."""
+        groups = await self._batched(conn, folder, uids, "UID BODYSTRUCTURE")
+        found: dict[int, Prefetched] = {}
+        plans: dict[str, list[tuple[int, FetchPlan]]] = {}
+        cap = self.settings.max_part_bytes
+        for uid, group in groups.items():
+            if "BODYSTRUCTURE" not in group:
+                continue
+            found[uid] = Prefetched(group["BODYSTRUCTURE"])
+            try:
+                plan = plan_for(parse_bodystructure(group["BODYSTRUCTURE"]), cap)
+            except (ValueError, RecursionError):
+                continue  # fetched on its own, with the fallback and its warning
+            plans.setdefault(plan.items, []).append((uid, plan))
+        for items, members in plans.items():
+            per_message = items.count("BODY.PEEK") * cap
+            size = max(1, (conn.limits.response - LINE_LIMIT) // max(per_message, 1))
+            for start in range(0, len(members), size):
+                batch = members[start : start + size]
+                answers = await self._batched(conn, folder, [uid for uid, _ in batch], items)
+                for uid, plan in batch:
+                    data = answers.get(uid)
+                    if data is None:
+                        continue
+                    try:
+                        found[uid] = Prefetched(found[uid].structure, plan.assemble(data))
+                    except (ValueError, RecursionError):
+                        pass  # read again on its own, where an unreadable answer is reported
+        return found
 
     async def _handle(
-        self, conn: ImapConnection, folder: str, uidvalidity: int, uid: int, structure: Token | None = None
+        self, conn: ImapConnection, folder: str, uidvalidity: int, uid: int, prefetched: Prefetched | None = None
     ) -> None:
         key = (folder, uidvalidity, uid)
         try:
-            raw = await self._fetch(conn, uid, structure)
+            if prefetched is not None and prefetched.raw is not None:
+                raw: bytes | None = prefetched.raw
+            else:
+                raw = await self._fetch(conn, uid, prefetched.structure if prefetched else None)
         except Unreadable as exc:
             await self._skip(folder, uidvalidity, uid, str(exc))
             return
