@@ -382,3 +382,16 @@ def test_a_one_word_not_request_entry_silences_its_language_only() -> None:
 )
 def test_conceded_interest_past_seasons_and_corrections(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Kann man die Simulationen so einstellen, dass die Geschäftsführung nicht angeschrieben wird?", "none"),
+        ("Can you stop emailing our director?", "opt-out"),
+        ("otpishete me mersi", "opt-out"),
+        ("ne treba meni vashyh lystiv dyakuyu", "opt-out"),
+    ],
+)
+def test_questions_naming_a_role_and_short_latin_typed_replies(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

@@ -15,12 +15,29 @@ erasure.  Word order, the person (first or third) and politeness words then no l
 matter, and the words are few enough per language for a salesperson to read and extend.
 Every concept of a decision must come from one language, so a word that means "remove"
 in one language and something else in another cannot combine with the second language's
-pronouns.  A negation negates only the nearest concept in its clause (commas and "but"
-end clauses), so "don't hesitate to contact me" or "not sure, but remove me" read right.
+pronouns.  A negation negates only the nearest concept in its clause (commas of every
+script and "but" end clauses), so "don't hesitate to contact me" or "not sure, but remove me"
+read right.  A phrase stands for its words in its own language only: another language that
+lists the same phrase keeps its reading, and one that does not still reads its own words; a
+not-request phrase of a language that shows nowhere else in the sentence leaves the reply's
+own language its reading (Polish "To spam." is not English "to spam"), and a one-word
+not-request entry silences that word in its language.
+
+What the person asks of us, not what they report or ask about: a clause that reports the
+past asks nothing; a question that names neither the person, a list nor an address and
+says no "please" asks how the product works ("can employees unsubscribe themselves?");
+deleting what the person sent by mistake, or "them" and a list with nobody addressed, are
+things ("delete the attachment I sent you", "you can delete them one at a time"); "stop"
+needs contact in its own clause ("we stopped working with them, so email me"); "don't write
+to me, write to my colleague" is a referral; a wish in front of a negated contact is a
+request whatever the negation attached to ("wir möchten nicht kontaktiert werden").
+Russian, Ukrainian and Bulgarian typed in Latin letters are read by a rough skeleton of
+their words, only in plain-ASCII sentences of replies in no language or a Slavic one.
 
 A refusal ("not interested", "no thanks") next to an invitation to come back later is
 "not now", not an opt-out; any request next to a sign of interest in another sentence
-(a meeting, a call, a demo) is sent to a person as ``uncertain``.
+(a meeting, a call, a demo) is sent to a person as ``uncertain``, unless a "but" after it
+turns the interest round ("sounds interesting, but we have just signed elsewhere").
 """
 
 from __future__ import annotations
@@ -141,11 +158,13 @@ _LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "
 def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: str | None = None) -> _Tagged:
     words = sentence.words
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
+    entries: dict[tuple[str, int], str] = {}
+    covered: dict[str, set[int]] = {}  # per language: positions its phrases took up
     unknown = sum(1 for senses in per_word if not senses)
-    if latin is not None and unknown * 2 >= len(words) and not any(is_cyrillic(w) for w in words):
-        # Russian, Ukrainian or Bulgarian typed in Latin letters (a sentence of mostly unknown
+    if latin is not None and unknown * 3 >= len(words) and not any(is_cyrillic(w) for w in words):
+        # Russian, Ukrainian or Bulgarian typed in Latin letters (a sentence of many unknown
         # words): every word is also read by its skeleton ("ne", "mne" are words of other
-        # languages too), phrases where none of their words is a Cyrillic language's own
+        # languages too), and so are its phrases ("ne treba" = "не треба")
         shapes = [skeleton(w) for w in words]
         for i, shape in enumerate(shapes):
             known = {lg for lg, _ in per_word[i]}
@@ -153,10 +172,8 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
         present = frozenset(shapes)
         for i in range(len(shapes)):
             for spots, lang, entry in latin.phrase_hits(shapes, i, present):
-                if all(not lex.senses(words[j]) for j in spots):
-                    per_word[i].append((lang, entry.concept))
-    entries: dict[tuple[str, int], str] = {}
-    covered: dict[str, set[int]] = {}
+                per_word[i].append((lang, entry.concept))
+                covered.setdefault(lang, set()).update(spots)
     blocked: set[int] = set()
     own_only: dict[int, set[str]] = {}  # positions blocked for these languages only
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
@@ -439,12 +456,14 @@ def _conceded(c: _Concepts) -> bool:
 
 
 def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
-    """A question that names neither the person nor anyone they write for and says no
-    "please" ("Can employees unsubscribe themselves?", "Kann man Mitarbeiter austragen
-    lassen?", "Kas hinnas sisaldub andmete kustutamine?"): it asks how the product works.
-    "Can you remove me?" names the person, "Could you please stop?" asks."""
+    """A question that names neither the person (or their company), a list nor an address and
+    says no "please" ("Can employees unsubscribe themselves?", "Kann man die Simulationen so
+    einstellen, dass die Geschäftsführung nicht angeschrieben wird?", "Kas hinnas sisaldub
+    andmete kustutamine?"): it asks how the product works.  "Can you remove me?" names the
+    person, "Could you please stop?" asks, "Can you stop emailing our director?" names the
+    company; a role alone ("die Geschäftsführung") is no one the person writes for."""
     asked = sentence.text.rstrip().endswith(("?", "؟", "？"))
-    return asked and not c.has("self", "them", "please", "address", "list")
+    return asked and not c.has("self", "please", "address", "list")
 
 
 def _stops_contact(c: _Concepts) -> bool:
