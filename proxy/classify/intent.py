@@ -43,6 +43,7 @@ turns the interest round ("sounds interesting, but we have just signed elsewhere
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -178,8 +179,9 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
     own_only: dict[int, set[str]] = {}  # positions blocked for these languages only
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
     present = frozenset(words)
+    one_word_not_request = any(c == "not_request" for senses in per_word for _, c in senses)
     for i in range(len(words)):
-        if any(c == "not_request" for _, c in per_word[i]):
+        if one_word_not_request and any(c == "not_request" for _, c in per_word[i]):
             # a one-word not-request entry: that language does not read the word otherwise
             silenced = {lg for lg, c in per_word[i] if c == "not_request"}
             per_word[i] = [(lg, c) for lg, c in per_word[i] if lg not in silenced]
@@ -281,19 +283,27 @@ class _Concepts:
         old supplier", "I deleted your mail by mistake"), or in one with a request word of
         its own ("I asked you to remove me")."""
         free = self.free.get(name, ())
+        if not free:
+            return False
+        if "past" not in self.pos:
+            return True
         asking = {self.clause[p] for k in ("please", "want") for p in self.pos.get(k, ())}
-        marked = set(self.pos.get("past", ()))
-        past = {self.clause[p] for p in marked} - asking
+        marked = set(self.pos["past"])
+        past = self.past_clauses() - asking
         lead = self.leading_word
         # an imperative leads its sentence ("Slett alle opplysninger dere har om meg"), unless
         # the verb itself is in the past ("Poistin vahingossa viestisi")
         return any(self.clause[p] not in past or (p == lead and p not in marked) for p in free)
 
-    def past_clauses(self) -> set[float]:
-        return {self.clause[p] for p in self.pos.get("past", ())}
+    @functools.cached_property
+    def _past_clauses(self) -> frozenset[float]:
+        return frozenset(self.clause[p] for p in self.pos.get("past", ()))
+
+    def past_clauses(self) -> frozenset[float]:
+        return self._past_clauses
 
     def told_neg(self, name: str) -> bool:
-        past = {self.clause[p] for p in self.pos.get("past", ())}
+        past = self._past_clauses
         return any(self.clause[p] not in past for p in self.negated.get(name, ()))
 
     def has(self, *names: str) -> bool:
