@@ -131,3 +131,42 @@ def test_html_text_is_converted_again_for_another_string() -> None:
     assert html_to_text(first) == "one"
     assert html_to_text(second) == "two"
     assert html_to_text(first) == "one"
+
+
+LINE_PARSER_CASES = [
+    b"From: a@example.org\nSubject: plain\n\nhello\n",
+    b"From: a@example.org\r\nSubject: folded\r\n  twice\r\n\r\nhello\r\n",
+    b"From: a@example.org\nno blank line before the body\n",
+    b" continuation first\nFrom: a@example.org\n\nbody\n",
+    b"From b@example.org Mon Jan  1 00:00:00 2026\nFrom: a@example.org\n\nbody\n",
+    b"From: a@example.org\n: no name\n\nbody\n",
+    b"Subject: only headers",
+    multipart("x", "--x--\nclosed before it opened\n"),
+    multipart("x", "--x\nhello\n--x--\r\n\r\nepilogue\r\n"),
+    multipart("x", "--x\nhello\n--x--"),
+    multipart("x", "--x\nhello\n--x\n"),  # a boundary line last
+    multipart(
+        "o", "--o\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\ninner\n--o--\n"
+    ),  # inner never closed
+    multipart("o", "--o\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\na\n--i--\n\n--o--\n"),
+    multipart("o", "--o\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\na\n--i--\ninner epilogue\n--o--\n"),
+    multipart("o", "--o\nContent-Type: multipart/alternative; boundary=o2\n\n--o2\n\na\n--o2--\n--o--\n"),
+    multipart("o", "--o\nSubject: part\n--o\n\nnext\n--o--\n"),  # a boundary among a part's headers
+    multipart("x", "--x\n\nbody\n--x--\n", "Content-Transfer-Encoding: base64\n"),
+    multipart("x", "pre\r\namble\r\n--x\r\n\r\nbody\r\n--x--\r\n"),
+    b"Content-Type: multipart/mixed\n\nno boundary parameter\n",
+    b"Content-Type: message/rfc822\n\nFrom: inner@example.org\n\ninner body\n",
+]
+
+
+@pytest.mark.parametrize("raw", LINE_PARSER_CASES, ids=range(len(LINE_PARSER_CASES)))
+def test_the_line_parser_builds_the_stdlib_tree_or_leaves_the_message_to_it(raw: bytes) -> None:
+    assert shape(mimeparse._parse(raw)) == shape(email.message_from_bytes(raw))
+
+
+def test_ordinary_messages_take_the_line_parser() -> None:
+    raw = multipart("x", "--x\nContent-Type: text/plain\n\nhello\n--x\nContent-Type: text/html\n\n<p>hi</p>\n--x--\n")
+    msg, ctype = mimeparse._LineParser(raw.decode()).message(None)
+    assert ctype == "multipart/mixed" and shape(msg) == shape(email.message_from_bytes(raw))
+    with pytest.raises(mimeparse._Unusual):
+        mimeparse._LineParser("Content-Type: message/rfc822\n\nFrom: x@example.org\n\nhi\n").message(None)

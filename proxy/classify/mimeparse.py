@@ -10,10 +10,13 @@ each question once (see ParsedMessage).
 
 from __future__ import annotations
 
+import bisect
 import email
 import email.feedparser
 import email.header
 import email.policy
+import io
+import itertools
 import re
 import types
 from email.message import Message
@@ -149,10 +152,184 @@ _FEED_PARSER = _feed_parser_class()
 _CHUNK = 8192  # what email.parser.Parser feeds at a time
 
 
+_HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")  # the feed parser's headerRE
+
+
+def _header_source(lines: list[str]) -> tuple[str, str]:
+    """compat32's header_source_parse: (name, value with its continuation lines)."""
+    name, value = lines[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(lines[1:])
+    return name, value.rstrip("\r\n")
+
+
+def _without_last_newline(text: str) -> str:
+    """What the stdlib's NLCRE_eol search strips ("\r\n", "\r" or "\n" at the very end),
+    without a search that tries every position of a long part."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\r", "\n")) else text
+
+
+class _Unusual(Exception):
+    """The message needs the stdlib parser: a defect it records, a message/* part, a digest."""
+
+
+class _LineParser:
+    """The compat32 feed parser's algorithm over a list of lines instead of a stream.
+
+    The stdlib parser asks each line whether it ends the part (a boundary of any enclosing
+    multipart) one call at a time; here the only lines that can ("--" lines) are indexed
+    once, and a part's body is one slice.  Whatever would make the stdlib parser record a
+    defect or treat a part specially (message/*, multipart/digest, a missing boundary,
+    "From " lines among the headers) raises _Unusual, and that message is parsed by the
+    stdlib instead: the tree is always the one the stdlib builds.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = io.StringIO(text, newline="").readlines()  # as its BufferedSubFile splits
+        starts = map(str.startswith, self.lines, itertools.repeat("--"))
+        self.dashes = list(itertools.compress(range(len(self.lines)), starts))
+        self.ends: list[Any] = []  # boundary matchers of the enclosing multiparts
+        self.i = 0
+
+    def _ends_at(self, j: int) -> bool:
+        """Whether line j is the false end of the current part (it is past the last line)."""
+        if j >= len(self.lines):
+            return True
+        line = self.lines[j]
+        return line.startswith("--") and any(m(line) for m in self.ends)
+
+    def _next_end(self, own: Any = None) -> tuple[int, bool]:
+        """The first line from here on that ends the part, or that ``own`` matches (then True)."""
+        lines = self.lines
+        for j in self.dashes[bisect.bisect_left(self.dashes, self.i) :]:
+            line = lines[j]
+            if own is not None and own(line):
+                # the stdlib checks enclosing boundaries first
+                return j, not any(m(line) for m in self.ends)
+            if any(m(line) for m in self.ends):
+                return j, False
+        return len(lines), False
+
+    def message(self, parent: Message | None) -> tuple[Message, str]:
+        """The next part, and its content type."""
+        msg = ParsedMessage(policy=email.policy.compat32)
+        if parent is not None:
+            parent.attach(msg)
+        lines = self.lines
+        headers: list[str] = []
+        while not self._ends_at(self.i):
+            line = lines[self.i]
+            if not _HEADER_LINE.match(line):
+                if line[0] not in "\r\n":
+                    raise _Unusual  # no blank line between headers and body
+                self.i += 1
+                break
+            headers.append(line)
+            self.i += 1
+        self._headers(msg, headers)
+        ctype = msg.get_content_type()
+        maintype = ctype.split("/")[0]
+        if maintype == "message" or ctype == "multipart/digest":
+            raise _Unusual
+        if maintype == "multipart":
+            self._multipart(msg)
+        else:
+            end, _ = self._next_end()
+            msg.set_payload("".join(lines[self.i : end]))
+            self.i = end
+        return msg, ctype
+
+    @staticmethod
+    def _headers(msg: Message, lines: list[str]) -> None:
+        """compat32's header_source_parse and set_raw for each header, continuation lines joined."""
+        out: list[tuple[str, str]] = msg._headers  # type: ignore[attr-defined]
+        value: list[str] = []
+        for line in lines:
+            if line[0] in " \t":
+                if not value:
+                    raise _Unusual  # a continuation first
+                value.append(line)
+                continue
+            if value:
+                out.append(_header_source(value))
+            if line.startswith("From ") or line.find(":") <= 0:
+                raise _Unusual  # an envelope line, or no header name
+            value = [line]
+        if value:
+            out.append(_header_source(value))
+
+    def _multipart(self, msg: Message) -> None:
+        boundary = msg.get_boundary()
+        if boundary is None or str(msg.get("content-transfer-encoding", "8bit")).lower() not in (
+            "7bit",
+            "8bit",
+            "binary",
+        ):
+            raise _Unusual
+        own = _BoundaryLine("--" + boundary).match
+        lines = self.lines
+        # the preamble: up to the first boundary line
+        start, found = self._next_end(own)
+        first = own(lines[start]) if found else None
+        if first is None or first.group("end"):
+            raise _Unusual  # no start boundary
+        preamble = lines[self.i : start]
+        if preamble:
+            preamble[-1] = _without_last_newline(preamble[-1])
+            msg.preamble = "".join(preamble)
+        self.i = start
+        while True:
+            mo = own(lines[self.i])
+            if mo is None:  # pragma: no cover - the loop stands on a boundary line
+                raise _Unusual
+            if mo.group("end"):
+                self.i += 1
+                break
+            # a boundary line, and any repeated after it
+            self.i += 1
+            while True:
+                if self._ends_at(self.i):
+                    raise _Unusual  # the stdlib reads its false end as a line here
+                if not own(lines[self.i]):
+                    break
+                self.i += 1
+            self.ends.append(own)
+            part, ctype = self.message(msg)
+            self.ends.pop()
+            if ctype.startswith("multipart/"):
+                inner = part.epilogue
+                if inner == "":
+                    part.epilogue = None
+                elif inner is not None:
+                    part.epilogue = _without_last_newline(inner)
+            else:
+                payload = part._payload  # type: ignore[attr-defined]
+                if isinstance(payload, str):
+                    part._payload = _without_last_newline(payload)  # type: ignore[attr-defined]
+            end, found = self._next_end(own)
+            if not found:
+                raise _Unusual  # no close boundary
+            if end != self.i:  # pragma: no cover - a part reads up to the next boundary
+                raise _Unusual
+        linesep = mo.group("linesep")
+        end, _ = self._next_end()
+        epilogue = ([""] if linesep else []) + lines[self.i : end]
+        self.i = end
+        if epilogue:  # the line break after the close boundary belongs to it
+            head = epilogue[0]
+            epilogue[0] = head[2:] if head.startswith("\r\n") else head[1:] if head[:1] in ("\r", "\n") else head
+        msg.epilogue = "".join(epilogue)
+
+
 def _parse(raw: bytes) -> Message:
+    text = raw.decode("ASCII", errors="surrogateescape")  # as email.parser.BytesParser does
+    try:
+        return _LineParser(text).message(None)[0]
+    except _Unusual:
+        pass
     if _FEED_PARSER is None:
         return email.message_from_bytes(raw, _class=ParsedMessage)
-    text = raw.decode("ASCII", errors="surrogateescape")  # as email.parser.BytesParser does
     parser = _FEED_PARSER(ParsedMessage, policy=email.policy.compat32)
     for start in range(0, len(text), _CHUNK):
         parser.feed(text[start : start + _CHUNK])
