@@ -395,3 +395,15 @@ def test_conceded_interest_past_seasons_and_corrections(body: str, kind: str) ->
 )
 def test_questions_naming_a_role_and_short_latin_typed_replies(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_a_negation_reaches_a_sign_of_interest_with_nothing_between() -> None:
+    body = (
+        "Por isso não faz qualquer sentido continuarmos a conversar. "
+        "Peço-lhe que retire o meu contacto das vossas listas."
+    )
+    assert verdict(body).verdict == "opt-out", verdict(body).as_json()
+    # a request next to a real sign of interest still goes to review
+    assert verdict("Peço-lhe que retire o meu contacto das vossas listas. Podemos conversar na terça?").verdict == (
+        "uncertain"
+    )

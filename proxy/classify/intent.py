@@ -356,6 +356,13 @@ def _concepts(
         for p in v:
             # a refusal carries its own negation ("ne m'intéresse pas"): nothing reverses it
             no = k != "refusal" and (p in prefixed or bool(negs and _negated(p, negs, after, content, clause)))
+            if not no and k == "positive" and negs:
+                # "não faz qualquer sentido continuarmos a conversar": a negation reaches a sign
+                # of interest further on when nothing else it could negate stands between them
+                no = any(
+                    n < p <= n + 2 * NEG_AHEAD and clause[n] == clause[p] and not any(n < q < p for q in content)
+                    for n in negs
+                )
             (negated if no else free).setdefault(k, []).append(p)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
     lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
