@@ -37,9 +37,7 @@ class DeliveryResult:
     unreachable: str | None = None  # set when no transaction could be attempted
 
     @classmethod
-    def all_refused(
-        cls, recipients: list[str], code: int, text: str, unreachable: str | None = None
-    ) -> DeliveryResult:
+    def all_refused(cls, recipients: list[str], code: int, text: str, unreachable: str | None = None) -> DeliveryResult:
         return cls([], {r: (code, text) for r in recipients}, unreachable)
 
 
@@ -227,6 +225,8 @@ class SmtpUpstream:
             options.append("BODY=8BITMIME")
         if smtp.supports_extension("size"):
             options.append(f"SIZE={len(raw)}")
+        if smtp.supports_extension("pipelining") and _Replies.usable(smtp):
+            return await self._pipelined(smtp, reused, mail_from, recipients, raw, encoding, options, result)
         try:
             # A pooled connection is clean after its last 250 (failures are reset at once), so
             # no RSET: a server that closed it meanwhile shows up here as a disconnect.
@@ -259,6 +259,86 @@ class SmtpUpstream:
             refused = {r: (exc.code, exc.message) for r in result.accepted}
             refused.update(result.refused)
             return DeliveryResult([], refused)
+        return result
+
+    async def _pipelined(
+        self,
+        smtp: aiosmtplib.SMTP,
+        reused: bool,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        encoding: str,
+        options: list[str],
+        result: DeliveryResult,
+    ) -> DeliveryResult:
+        """The transaction with MAIL, every RCPT and DATA written at once (RFC 2920): one
+        round trip instead of one per command, the replies read in order."""
+        try:
+            commands = [
+                _command(b" ".join([b"MAIL FROM:" + _path(mail_from).encode(encoding), *(o.encode() for o in options)]))
+            ]
+        except ValueError:  # UnicodeEncodeError too: refused before anything was written
+            return DeliveryResult.all_refused(recipients, 553, UNWRITABLE_ADDRESS + " (the sender's)")
+        sent: list[str] = []
+        for rcpt in recipients:
+            try:
+                commands.append(_command(b"RCPT TO:" + _path(rcpt).encode(encoding)))
+                sent.append(rcpt)
+            except ValueError:
+                result.refused[rcpt] = (553, UNWRITABLE_ADDRESS)
+        if not sent:
+            return result  # nothing was written: the connection is as clean as before
+        commands.append(b"DATA")
+        timeout = self.config.timeout_seconds
+        protocol = smtp.protocol
+        lock = protocol._command_lock  # type: ignore[union-attr]  # usable() checked it
+        assert protocol is not None and lock is not None
+        got: list[aiosmtplib.SMTPResponse] = []
+
+        async def reply() -> aiosmtplib.SMTPResponse:
+            try:
+                answer = await replies.next(timeout)
+            except aiosmtplib.SMTPServerDisconnected:
+                closing = next((g for g in got if g.code == 421), None)
+                if closing is None:
+                    raise
+                answer = closing  # the server said it was closing: that is the answer to the rest
+            got.append(answer)
+            return answer
+
+        async with lock, _Replies(protocol) as replies:
+            try:
+                protocol.write(b"\r\n".join(commands) + b"\r\n")
+                mail = await reply()
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                if reused:
+                    raise _StaleConnection() from exc
+                raise
+            answers = [await reply() for _ in sent]
+            data = await reply()
+            if mail.code != 250:
+                refused = {r: (mail.code, mail.message) for r in sent}
+            else:
+                refused = {
+                    r: (a.code, a.message) for r, a in zip(sent, answers, strict=True) if a.code not in (250, 251)
+                }
+            result.accepted = [r for r in sent if r not in refused]
+            result.refused.update(refused)
+            if data.code == 354 and not result.accepted:
+                # A server that took DATA with nobody to deliver to: an empty message ends it.
+                protocol.write(b".\r\n")
+                await reply()
+            elif data.code == 354:
+                await _write_payload(protocol, raw)
+                data = await reply()
+            if result.accepted and data.code != 250:  # DATA, or the message, refused
+                result.refused.update({r: (data.code, data.message) for r in result.accepted})
+                result.accepted = []
+        if any(g.code == 421 for g in got):
+            smtp.close()  # the server is closing the connection
+        elif not result.accepted:
+            await _reset(smtp)
         return result
 
     async def close(self) -> None:
@@ -303,6 +383,25 @@ def data_chunks(raw: bytes, size: int = DATA_CHUNK) -> Iterator[bytes | memoryvi
     yield b".\r\n" if raw.endswith((b"\n", b"\r")) else b"\r\n.\r\n"
 
 
+# A copy this small is written in one piece with its final dot: one system call, no yield.
+SMALL_PAYLOAD = 64 * 1024
+
+
+async def _write_payload(protocol: aiosmtplib.protocol.SMTPProtocol, raw: bytes) -> None:
+    drain = protocol._drain_helper
+    if len(raw) <= SMALL_PAYLOAD:
+        protocol.write(b"".join(data_chunks(raw)))
+        await drain()
+        return
+    for piece in data_chunks(raw):
+        protocol.write(piece)  # type: ignore[arg-type]  # the transport takes any bytes-like object
+        await drain()
+        # drain() returns at once while the socket takes everything (loopback, a fast
+        # server): without this a 25 MB message would be written in one go while every
+        # other client waits.
+        await asyncio.sleep(0)
+
+
 async def send_data(smtp: aiosmtplib.SMTP, raw: bytes, timeout: float | None) -> None:
     """DATA with the message written piece by piece (``data_chunks``), waiting whenever the
     socket's buffer is full, so a large message is never copied whole for sending.
@@ -324,13 +423,7 @@ async def send_data(smtp: aiosmtplib.SMTP, raw: bytes, timeout: float | None) ->
             if start.code != 354:
                 raise aiosmtplib.SMTPDataError(start.code, start.message)
             protocol._response_pending = True
-            for piece in data_chunks(raw):
-                protocol.write(piece)  # type: ignore[arg-type]  # the transport takes any bytes-like object
-                await drain()
-                # drain() returns at once while the socket takes everything (loopback, a fast
-                # server): without this a 25 MB message would be written in one go while every
-                # other client waits.
-                await asyncio.sleep(0)
+            await _write_payload(protocol, raw)
             response = await protocol.read_response(timeout=timeout)
             if response.code != 250:
                 raise aiosmtplib.SMTPDataError(response.code, response.message)
@@ -344,3 +437,101 @@ async def _reset(smtp: aiosmtplib.SMTP) -> None:
         await smtp.rset()
     except (TimeoutError, aiosmtplib.SMTPException, OSError):
         smtp.close()
+
+
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+)
+
+
+def _path(address: str) -> str:
+    """``<address>`` as aiosmtplib writes it in MAIL and RCPT (ValueError where it cannot be
+    written safely); a plain local@domain without its address parser."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return aiosmtplib.email.quote_address(address)
+
+
+def _command(line: bytes) -> bytes:
+    """As aiosmtplib refuses it: no control character may end a command early (CR, LF, NUL...)."""
+    if aiosmtplib.protocol.COMMAND_INJECTION_REGEX.search(line):
+        raise ValueError("Command arg contains a prohibited control character")
+    return line
+
+
+class _Replies:
+    """The replies to pipelined commands, read in order.
+
+    aiosmtplib's protocol keeps one reply for one command and drops what arrives while that
+    reply waits to be picked up, so while pipelined commands are answered this takes the
+    connection's incoming bytes itself (and gives them back to the protocol after).
+    """
+
+    def __init__(self, protocol: aiosmtplib.protocol.SMTPProtocol):
+        self.protocol = protocol
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[None] | None = None
+        self.lost: BaseException | None = None
+
+    @staticmethod
+    def usable(smtp: aiosmtplib.SMTP) -> bool:
+        protocol = smtp.protocol
+        return (
+            protocol is not None
+            and getattr(protocol, "_command_lock", None) is not None
+            and hasattr(protocol, "_drain_helper")
+            and hasattr(protocol, "_buffer")
+            and isinstance(getattr(protocol, "_read_response_from_buffer", None), type(smtp.close))
+        )
+
+    async def __aenter__(self) -> _Replies:
+        self.buffer += self.protocol._buffer  # nothing is expected there between transactions
+        del self.protocol._buffer[:]
+        self.protocol.data_received = self._received  # type: ignore[method-assign]
+        self.protocol.connection_lost = self._connection_lost  # type: ignore[method-assign]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        del self.protocol.data_received, self.protocol.connection_lost  # the class's own again
+
+    def _received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionResetError("closed")
+        type(self.protocol).connection_lost(self.protocol, exc)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def next(self, timeout: float | None) -> aiosmtplib.SMTPResponse:
+        while True:
+            if len(self.buffer) > aiosmtplib.protocol.MAX_RESPONSE_LENGTH:
+                raise aiosmtplib.SMTPResponseException(500, "Response too long")
+            response = self._parse()
+            if response is not None:
+                return response
+            if self.lost is None and self.protocol.transport is None:
+                self.lost = ConnectionResetError("closed")
+            if self.lost is not None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost") from self.lost
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self.waiter, timeout)
+            except TimeoutError as exc:
+                raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
+            finally:
+                self.waiter = None
+
+    def _parse(self) -> aiosmtplib.SMTPResponse | None:
+        """One complete reply from the front of the buffer (aiosmtplib's own reader), or None."""
+        protocol = self.protocol
+        saved, protocol._buffer = protocol._buffer, self.buffer
+        try:
+            return protocol._read_response_from_buffer()
+        finally:
+            protocol._buffer = saved
