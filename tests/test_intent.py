@@ -407,3 +407,28 @@ def test_a_negation_reaches_a_sign_of_interest_with_nothing_between() -> None:
     assert verdict("Peço-lhe que retire o meu contacto das vossas listas. Podemos conversar na terça?").verdict == (
         "uncertain"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # interest in a past report or a refusing clause, or conceded by the next sentence's "but"
+        (
+            "Ihr Ansatz ist sicher interessant. Wir sind aber vertraglich gebunden. "
+            "Streichen Sie uns bitte aus Ihrer Liste.",
+            "opt-out",
+        ),
+        (
+            "Wir hatten im letzten Jahr ein Gespräch mit einem ähnlichen Anbieter, die Preise waren für uns nicht "
+            "darstellbar. Streichen Sie uns bitte aus Ihrer Liste.",
+            "opt-out",
+        ),
+        ("Een demo heeft dus geen zin. Haal ons alstublieft van uw lijst.", "opt-out"),
+        ("Your demo looks interesting. But we just signed with someone else. Please take us off your list.", "opt-out"),
+        # interest still shown
+        ("Your demo looks interesting. Please take us off your list for now.", "uncertain"),
+        ("Please take us off your list. Actually, could we have a demo? But only next month.", "uncertain"),
+    ],
+)
+def test_interest_reported_refused_or_conceded_does_not_hold_a_request_back(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

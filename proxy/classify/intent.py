@@ -453,7 +453,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "doubt", "takes it back"
     if _later(c):
         return "later", "asks to be contacted later"
-    if (c.free_("positive") or (c.free_("interest") and not _thanked(c))) and not _conceded(c):
+    if _shown(c) and not _conceded(c):
         return "positive", "shows interest"
     return None
 
@@ -467,9 +467,21 @@ def _later(c: _Concepts) -> bool:
 def _conceded(c: _Concepts) -> bool:
     """ "Sounds interesting, but we have just signed with another supplier": interest that a
     "but" after it turns round is conceded, not shown."""
-    shown = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
+    shown = _shown(c)
     buts = c.pos.get("but", ())
     return bool(shown and buts) and max(shown) < max(buts)
+
+
+def _shown(c: _Concepts) -> list[int]:
+    """Positions of signs of interest that count: not "thank you for your interest", not in
+    a clause that reports the past ("wir hatten letztes Jahr ein Gespräch mit einem Anbieter")
+    and not in one that refuses ("een demo heeft dus geen zin")."""
+    found = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
+    if not found:
+        return found
+    closed = c.past_clauses() | {c.clause[p] for k in ("refusal",) for p in c.pos.get(k, ())}
+    closed |= {c.clause[p] for p in c.negated.get("interest", ())}
+    return [p for p in found if c.clause[p] not in closed]
 
 
 def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
@@ -595,6 +607,7 @@ def read_sentences(
 ) -> list[Finding]:
     findings: list[Finding] = []
     previous: dict[str, _Concepts] = {}
+    last_positive: Finding | None = None  # the previous sentence's only finding, a sign of interest
     for sentence in found:
         tagged = tag(sentence, lex, latin if latin_typed(sentence, guess) else None, guess)
         english = tagged.at.get("en")
@@ -639,10 +652,21 @@ def read_sentences(
                 extra.append(Finding("doubt", lang, "takes it back", sentence))
             if _positive_elsewhere(c):
                 extra.append(Finding("positive", lang, "shows interest", sentence))
+        if (
+            last_positive is not None
+            and not any(f.kind in _REQUESTS for f in findings)
+            and any(c.has("but") and not _shown(c) for lg, c in views.items() if lg in (guess, order[0]))
+        ):
+            # "Ihr Ansatz ist sicher interessant. Wir sind aber gebunden.": interest that the
+            # next sentence turns round with a "but", before anything was asked, is conceded
+            findings = [f for f in findings if f is not last_positive]
+        last_positive = None
         if best is not None:
             findings.append(best)
             # another language's reading of the same words is no sign of interest
             extra = [f for f in extra if f.language == best.language]
+        elif extra and extra[0].kind == "positive" and len({f.kind for f in extra}) == 1:
+            last_positive = extra[0]
         seen = set()
         for f in extra:
             if f.kind not in seen:
@@ -658,7 +682,7 @@ def _rank(kind: str) -> int:
 
 def _positive_elsewhere(c: _Concepts) -> bool:
     """A sign of interest in a sentence that also asks to stop, unless a "but" turns it round."""
-    pos = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
+    pos = _shown(c)
     if not pos:
         return False
     buts = c.pos.get("but", [])
