@@ -432,3 +432,20 @@ def test_a_negation_reaches_a_sign_of_interest_with_nothing_between() -> None:
 )
 def test_interest_reported_refused_or_conceded_does_not_hold_a_request_back(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a Turkish verb negated inside ("-mama-") negates the need in front of it
+        ("Şu an böyle bir çözüme ihtiyacımız olmamaktadır.", "opt-out"),
+        ("Bu hizmete ihtiyacımız var, toplantı yapalım.", "none"),
+        # "not what we need" across a comma
+        ("Это не то, что нам нужно, не пишите больше.", "opt-out"),
+        ("Це не те, що нам потрібно, не пишіть більше.", "opt-out"),
+        ("Ne, potřebujeme to, pošlete nabídku.", "none"),
+        ("Y no hace falta que me quites de ninguna lista, me interesa.", "none"),
+    ],
+)
+def test_negations_that_reach_a_need_outside_their_word_or_clause(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

@@ -178,6 +178,8 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
     blocked: set[int] = set()
     own_only: dict[int, set[str]] = {}  # positions blocked for these languages only
     keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
+    if lex.negation_infixes:
+        _infix_negates_interest(words, per_word, lex)
     present = frozenset(words)
     one_word_not_request = any(c == "not_request" for senses in per_word for _, c in senses)
     for i in range(len(words)):
@@ -233,8 +235,24 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
                 continue
             at.setdefault(lang, {}).setdefault(concept, []).append(i)
             if concept.startswith(NEGATED):
-                at[lang].setdefault(concept[len(NEGATED) :], []).append(i)
+                base = at[lang].setdefault(concept[len(NEGATED) :], [])
+                if i not in base:
+                    base.append(i)
     return _Tagged(at, entries, covered)
+
+
+def _infix_negates_interest(words: Sequence[str], per_word: list[list[tuple[str, str]]], lex: Lexicon) -> None:
+    """ "Böyle bir hizmete ihtiyacımız bulunmamaktadır", "ilgimizi çekmemektedir": a verb no
+    list knows, negated inside (Turkish "-mama-"), negates the interest word just before it."""
+    for i, word in enumerate(words):
+        if per_word[i]:
+            continue
+        langs = {lg for infix, lgs in lex.negation_infixes.items() if infix in word[2:] for lg in lgs}
+        for lang in langs:
+            for j in range(i - 1, max(i - 4, -1), -1):
+                if (lang, "interest") in per_word[j]:
+                    per_word[j].append((lang, NEGATED + "interest"))
+                    break
 
 
 def _shows_elsewhere(per_word: Sequence[Sequence[tuple[str, str]]], lang: str, span: range) -> bool:
@@ -356,6 +374,15 @@ def _concepts(
         for p in v:
             # a refusal carries its own negation ("ne m'intéresse pas"): nothing reverses it
             no = k != "refusal" and (p in prefixed or bool(negs and _negated(p, negs, after, content, clause)))
+            if not no and k == "interest" and negs:
+                # "Это не то, что нам нужно", "nicht das, was wir brauchen": a negation with
+                # nothing to negate in its clause reaches the need in the next one
+                no = any(
+                    0 < n < p <= n + NEG_AHEAD
+                    and 0 < clause[p] - clause[n] <= 1
+                    and not any(q < p and (n < q or clause[q] == clause[n]) for q in content)
+                    for n in negs
+                )
             if not no and k == "positive" and negs:
                 # "não faz qualquer sentido continuarmos a conversar": a negation reaches a sign
                 # of interest further on when nothing else it could negate stands between them
