@@ -17,7 +17,10 @@ Every concept of a decision must come from one language, so a word that means "r
 in one language and something else in another cannot combine with the second language's
 pronouns.  A negation negates only the nearest concept in its clause (commas of every
 script and "but" end clauses), so "don't hesitate to contact me" or "not sure, but remove me"
-read right.  A phrase stands for its words in its own language only: another language that
+read right; it reaches further only where nothing else stands between: a sign of interest
+("não faz sentido continuarmos a conversar"), a need in the next clause when its own has
+nothing to negate ("это не то, что нам нужно"), the need in front of a Turkish verb negated
+inside ("ihtiyacımız olmamaktadır").  A phrase stands for its words in its own language only: another language that
 lists the same phrase keeps its reading, and one that does not still reads its own words; a
 not-request phrase of a language that shows nowhere else in the sentence leaves the reply's
 own language its reading (Polish "To spam." is not English "to spam"), and a one-word
@@ -36,8 +39,11 @@ their words, only in plain-ASCII sentences of replies in no language or a Slavic
 
 A refusal ("not interested", "no thanks") next to an invitation to come back later is
 "not now", not an opt-out; any request next to a sign of interest in another sentence
-(a meeting, a call, a demo) is sent to a person as ``uncertain``, unless a "but" after it
-turns the interest round ("sounds interesting, but we have just signed elsewhere").
+(a meeting, a call, a demo) is sent to a person as ``uncertain``, unless a "but" after it,
+in its sentence or the next, turns the interest round ("sounds interesting, but we have
+just signed elsewhere"), or the interest is told in a report of the past or a refusal ("we
+had a demo with a similar vendor last year", "een demo heeft geen zin").  A first name
+alone under the text is not read as a word of another language.
 """
 
 from __future__ import annotations
