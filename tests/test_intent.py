@@ -449,3 +449,16 @@ def test_interest_reported_refused_or_conceded_does_not_hold_a_request_back(body
 )
 def test_negations_that_reach_a_need_outside_their_word_or_clause(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Don't send it to my personal email address, use my work address.", "none"),
+        ("Please don't email my private address, use my work email instead.", "none"),
+        ("Don't send offers to this address, delete my address.", "opt-out"),
+        ("Please don't email me, my address is private.", "opt-out"),
+    ],
+)
+def test_a_redirect_to_another_address_of_the_person_is_no_opt_out(body: str, kind: str) -> None:
+    assert verdict(body).verdict == kind, verdict(body).as_json()

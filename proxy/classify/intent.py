@@ -555,7 +555,14 @@ def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     # (not "..., però se ha un listino me lo mandi": sending *me* something else is no correction)
     own = {c.clause[p] for p in c.pos.get("self", ())}
     others |= (contacts & buts) - own
-    return any(cl > first and cl not in negs and (cl in contacts or cl in buts) for cl in others)
+    if any(cl > first and cl not in negs and (cl in contacts or cl in buts) for cl in others):
+        return True
+    # "don't send it to my personal email, use my work address": an address in the negated
+    # clause and another one of the person's in a later clause that asks nothing else
+    channels = {c.clause[p] for k in ("address", "mail") for p in c.pos.get(k, ())}
+    asks = {c.clause[p] for k in ("remove", "delete", "unsubscribe", "stop", "refusal") for p in c.pos.get(k, ())}
+    addresses = {c.clause[p] for p in c.pos.get("address", ())}
+    return first in addresses and any(cl > first and cl not in negs and cl not in asks and cl in own for cl in channels)
 
 
 def _leads(c: _Concepts, *names: str) -> bool:
