@@ -46,6 +46,9 @@ _SPACES = re.compile(r"\s+")
 
 def fold(text: str) -> str:
     """Lower-case and strip accents and diacritics, keeping punctuation and spacing."""
+    if text.isascii():  # of the hand-folded letters only the backtick is ASCII
+        text = text.lower()  # casefold() of ASCII
+        return text.replace("`", "'") if "`" in text else text
     text = text.casefold().translate(_LETTERS)
     if text.isascii():
         return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from proxy.classify.textnorm import fold
@@ -82,6 +82,10 @@ PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop"})
 NEGATED = "not:"  # concept prefix of a word negated by its own prefix
 NEGATABLE = frozenset({"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail"})
 _TYPO_STEM_CONCEPTS = frozenset({"unsubscribe", "remove", "delete"})
+# word-list keys that hold parts of words, read by Lexicon.build itself
+_WORD_PARTS = frozenset(
+    {"negation_prefixes", "negation_infixes", "negation_suffixes", "past_endings", "prefix_variants"}
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ class Entry:
     pieces: tuple[str, ...]
     text: str  # as written in the rule file
 
-    @property
+    @functools.cached_property
     def needs(self) -> frozenset[str]:
         """The exact words the entry cannot match without."""
         return frozenset(p for p in self.pieces if p != GAP and "*" not in p)
@@ -170,6 +174,7 @@ class Lexicon:
     _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
     _inner_gate: tuple[int, re.Pattern[str] | None] = (-1, None)  # (len(inner) it was built for, pattern)
     _heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(stems) it was built for, beginnings)
+    _phrase_heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(phrases) it was built for, beginnings)
     _variant_index: tuple[
         tuple[tuple[str, tuple[tuple[str, str], ...]], ...], dict[str, tuple[tuple[str, str, str], ...]]
     ] = (
@@ -182,43 +187,31 @@ class Lexicon:
         lex = cls()
         typo = set(fuzzy_concepts)
         lengths: set[int] = set()
-        for lang, concepts in languages.items():
-            for concept, texts in concepts.items():
-                if concept in (
-                    "negation_prefixes",
-                    "negation_infixes",
-                    "negation_suffixes",
-                    "past_endings",
-                    "prefix_variants",
-                ):
-                    continue
-                for text in texts:
-                    entry = parse_entry(concept, text)
-                    if entry is None:
-                        continue
-                    if len(entry.pieces) > 1:
-                        lex.phrases.setdefault(entry.pieces[0], []).append((lang, entry))
-                        continue
-                    piece = entry.pieces[0]
-                    if piece.startswith("*"):
-                        # the end of a compound: "*liste" meets "Korrespondenzliste"
-                        lex.inner.append((piece, lang, concept))
-                        continue
-                    if piece.endswith("*"):
-                        stem = piece[:-1]
-                        lex.stems.setdefault(stem, []).append((lang, concept))
-                        lengths.add(len(stem))
-                    else:
-                        lex.exact.setdefault(piece, []).append((lang, concept))
-                    bare = piece.rstrip("*")
-                    # Typos are only forgiven in longer words: one letter off in "stop" is "step",
-                    # in "remove" it is "remote".
-                    # a stem may be shorter ("afmeld*" meets "afmleden"), but only for the
-                    # request verbs, where a near miss is still a request
-                    stem_ok = piece.endswith("*") and len(bare) >= 5 and concept in _TYPO_STEM_CONCEPTS
-                    if concept in typo and (len(bare) >= MIN_TYPO or stem_ok):
-                        for key in {bare} | _deletions(bare):
-                            lex.fuzzy.setdefault(key, []).append((piece, lang, concept))
+        for lang, entry in _entries(languages):
+            concept = entry.concept
+            if len(entry.pieces) > 1:
+                lex.phrases.setdefault(entry.pieces[0], []).append((lang, entry))
+                continue
+            piece = entry.pieces[0]
+            if piece.startswith("*"):
+                # the end of a compound: "*liste" meets "Korrespondenzliste"
+                lex.inner.append((piece, lang, concept))
+                continue
+            if piece.endswith("*"):
+                stem = piece[:-1]
+                lex.stems.setdefault(stem, []).append((lang, concept))
+                lengths.add(len(stem))
+            else:
+                lex.exact.setdefault(piece, []).append((lang, concept))
+            bare = piece.rstrip("*")
+            # Typos are only forgiven in longer words: one letter off in "stop" is "step",
+            # in "remove" it is "remote".
+            # a stem may be shorter ("afmeld*" meets "afmleden"), but only for the
+            # request verbs, where a near miss is still a request
+            stem_ok = piece.endswith("*") and len(bare) >= 5 and concept in _TYPO_STEM_CONCEPTS
+            if concept in typo and (len(bare) >= MIN_TYPO or stem_ok):
+                for key in {bare} | _deletions(bare):
+                    lex.fuzzy.setdefault(key, []).append((piece, lang, concept))
         lex.stem_lengths = tuple(sorted(lengths))
         for lang, concepts in languages.items():
             for prefix in concepts.get("negation_prefixes", ()):
@@ -344,6 +337,15 @@ class Lexicon:
             self._heads = (len(self.stems), heads)
         return heads
 
+    def _phrase_stem_heads(self) -> frozenset[str]:
+        """Every beginning (MIN_STEM letters or more) of the stems that start phrases."""
+        size, heads = self._phrase_heads
+        if size != len(self.phrases):
+            stems = [key[:-1] for key in self.phrases if key.endswith("*")]
+            heads = frozenset(stem[:n] for stem in stems for n in range(MIN_STEM, len(stem) + 1))
+            self._phrase_heads = (len(self.phrases), heads)
+        return heads
+
     def _typo(self, word: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         heads = {word[:n] for n in range(MIN_TYPO - 3, len(word) + 1)}
@@ -382,8 +384,12 @@ class Lexicon:
         if candidates is None:
             word = words[start]
             found = list(self.phrases.get(word, ()))
+            heads = self._phrase_stem_heads()
             for n in range(MIN_STEM, len(word) + 1):
-                found.extend(self.phrases.get(word[:n] + "*", ()))
+                head = word[:n]
+                if head not in heads:
+                    break  # no phrase starts with a stem beginning so
+                found.extend(self.phrases.get(head + "*", ()))
             candidates = tuple((lang, entry, entry.needs) for lang, entry in found)
             if len(self._phrase_cache) < 200_000:
                 self._phrase_cache[word] = candidates
@@ -464,21 +470,23 @@ def skeleton(word: str) -> str:
 def romanized(languages: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, dict[str, list[str]]]:
     """The Cyrillic entries of the word lists as skeletons (see ``skeleton``), by language."""
     out: dict[str, dict[str, list[str]]] = {}
+    for lang, entry in _entries(languages):
+        if not any(is_cyrillic(p) for p in entry.pieces):
+            continue
+        shaped = " ".join(GAP if p == GAP else skeleton(p) for p in entry.pieces)
+        if len(shaped.replace("*", "").replace(" ", "")) >= 2:
+            out.setdefault(lang, {}).setdefault(entry.concept, []).append(shaped)
+    return out
+
+
+def _entries(languages: Mapping[str, Mapping[str, Iterable[str]]]) -> Iterator[tuple[str, Entry]]:
+    """(language, entry) of every word and phrase of the word lists, in their order: the
+    lists of word parts (negation prefixes, past endings, ...) are no entries."""
     for lang, concepts in languages.items():
         for concept, texts in concepts.items():
-            if concept in (
-                "negation_prefixes",
-                "negation_infixes",
-                "negation_suffixes",
-                "past_endings",
-                "prefix_variants",
-            ):
+            if concept in _WORD_PARTS:
                 continue
             for text in texts:
                 entry = parse_entry(concept, text)
-                if entry is None or not any(is_cyrillic(p) for p in entry.pieces):
-                    continue
-                shaped = " ".join(GAP if p == GAP else skeleton(p) for p in entry.pieces)
-                if len(shaped.replace("*", "").replace(" ", "")) >= 2:
-                    out.setdefault(lang, {}).setdefault(concept, []).append(shaped)
-    return out
+                if entry is not None:
+                    yield lang, entry
