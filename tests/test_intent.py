@@ -462,3 +462,15 @@ def test_negations_that_reach_a_need_outside_their_word_or_clause(body: str, kin
 )
 def test_a_redirect_to_another_address_of_the_person_is_no_opt_out(body: str, kind: str) -> None:
     assert verdict(body).verdict == kind, verdict(body).as_json()
+
+
+def test_the_subject_reading_is_kept_per_word_lists_and_starts_afresh_with_new_ones() -> None:
+    from proxy.classify import intent
+
+    first = intent.judge("unsubscribe", "Thanks.", rules())
+    again = intent.judge("unsubscribe", "Thanks.", rules())
+    assert (first.outcome, first.where) == (again.outcome, again.where) == ("opt-out", "subject")
+    assert intent.judge("Re: Stop losing deals", "Thanks.", rules()).outcome == "none"
+    fresh = ReplyRules.compile(load_reply_words(SHIPPED_RULES / "replies"))
+    assert intent.judge("unsubscribe", "Thanks.", fresh).outcome == "opt-out"
+    assert intent._SUBJECTS.lexicon is fresh.lexicon

@@ -843,6 +843,39 @@ def _is_name_line(sentence: Sentence, lex: Lexicon, guess: str | None) -> bool:
     return text[1:].islower() and not any(lg in (guess, "en") for lg, _ in lex.senses(sentence.words[0]))
 
 
+@dataclass
+class _SubjectReadings:
+    """Replies to one campaign share its subject ("Re: <our subject>"): its reading is kept
+    for the word lists in use (a reload brings new lists and starts afresh)."""
+
+    lexicon: Lexicon | None = None
+    found: dict[tuple[str | None, str], Finding | None] = dataclasses.field(default_factory=dict)
+
+
+_SUBJECTS = _SubjectReadings()
+_SUBJECT_READINGS = 4096
+
+
+def _subject_request(subject: str, rules: ReplyRules, guess: str | None) -> Finding | None:
+    """The request the subject makes by itself (our List-Unsubscribe mailto sets it), if any."""
+    if _SUBJECTS.lexicon is not rules.lexicon:
+        _SUBJECTS.lexicon = rules.lexicon
+        _SUBJECTS.found = {}
+    key = (guess, subject)
+    if key in _SUBJECTS.found:
+        return _SUBJECTS.found[key]
+    found: Finding | None = None
+    subject_sentences = sentences(_subject_text(subject, rules))
+    if subject_sentences:
+        for f in read_sentences(subject_sentences[:1], rules.lexicon, guess):
+            if f.kind in _REQUESTS and _whole(f.sentence, rules.lexicon, f.language):
+                found = Finding(f.kind, f.language, f.reason, Sentence(subject, 0, (), ()))
+                break
+    if len(_SUBJECTS.found) < _SUBJECT_READINGS:
+        _SUBJECTS.found[key] = found
+    return found
+
+
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     text = person_text(new_text, rules)
     body = sentences(text)
@@ -851,14 +884,9 @@ def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     if len(body) > 1 and body[-1].line != body[-2].line and _is_name_line(body[-1], rules.lexicon, guess):
         body = body[:-1]
     findings = read_sentences(body, rules.lexicon, guess, rules.latin)
-    subject_sentences = sentences(_subject_text(subject, rules))
-    if subject_sentences:
-        for f in read_sentences(subject_sentences[:1], rules.lexicon, guess):
-            if f.kind in _REQUESTS and _whole(f.sentence, rules.lexicon, f.language):
-                # The subject is the request itself (our List-Unsubscribe mailto sets it).
-                subject_finding = Finding(f.kind, f.language, f.reason, Sentence(subject, 0, (), ()))
-                findings = [subject_finding, *findings]
-                break
+    subject_finding = _subject_request(subject, rules, guess)
+    if subject_finding is not None:
+        findings = [subject_finding, *findings]
     judgement = decide(findings, guess, referral=_ADDRESS.search(text) is not None)
     if judgement.where == "body line 0":
         return dataclasses.replace(judgement, where="subject")
