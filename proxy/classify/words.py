@@ -174,6 +174,7 @@ class Lexicon:
     _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
     _inner_gate: tuple[int, re.Pattern[str] | None] = (-1, None)  # (len(inner) it was built for, pattern)
     _heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(stems) it was built for, beginnings)
+    _fuzzy_heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(fuzzy) it was built for, beginnings)
     _phrase_heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(phrases) it was built for, beginnings)
     _variant_index: tuple[
         tuple[tuple[str, tuple[tuple[str, str], ...]], ...], dict[str, tuple[tuple[str, str, str], ...]]
@@ -346,13 +347,30 @@ class Lexicon:
             self._phrase_heads = (len(self.phrases), heads)
         return heads
 
+    def _fuzzy_prefixes(self) -> frozenset[str]:
+        """Every beginning of every typo key."""
+        size, prefixes = self._fuzzy_heads
+        if size != len(self.fuzzy):
+            prefixes = frozenset(key[:n] for key in self.fuzzy for n in range(1, len(key) + 1))
+            self._fuzzy_heads = (len(self.fuzzy), prefixes)
+        return prefixes
+
     def _typo(self, word: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        heads = {word[:n] for n in range(MIN_TYPO - 3, len(word) + 1)}
+        # The keys are the word's beginnings (from MIN_TYPO - 3 letters on), each also with
+        # one letter left out.  A key agrees with the word up to the letter left out, so
+        # only letters within the longest beginning some key shares can be left out, and
+        # only beginnings that long can be keys themselves.
+        prefixes = self._fuzzy_prefixes()
+        shared = 0
+        while shared < len(word) and word[: shared + 1] in prefixes:
+            shared += 1
         keys: set[str] = set()
-        for head in heads:
-            keys.add(head)
-            keys |= _deletions(head)
+        for n in range(MIN_TYPO - 3, len(word) + 1):
+            if n <= shared:
+                keys.add(word[:n])
+            head = word[:n]
+            keys.update(head[:i] + head[i + 1 :] for i in range(min(n, shared + 1)))
         for key in keys:
             for piece, lang, concept in self.fuzzy.get(key, ()):
                 bare = piece.rstrip("*")
