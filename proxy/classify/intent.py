@@ -250,15 +250,17 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
 def _infix_negates_interest(words: Sequence[str], per_word: list[list[tuple[str, str]]], lex: Lexicon) -> None:
     """ "Böyle bir hizmete ihtiyacımız bulunmamaktadır", "ilgimizi çekmemektedir": a verb no
     list knows, negated inside (Turkish "-mama-"), negates the interest word just before it."""
-    for i, word in enumerate(words):
-        if per_word[i]:
-            continue
-        langs = {lg for infix, lgs in lex.negation_infixes.items() if infix in word[2:] for lg in lgs}
-        for lang in langs:
-            for j in range(i - 1, max(i - 4, -1), -1):
-                if (lang, "interest") in per_word[j]:
-                    per_word[j].append((lang, NEGATED + "interest"))
-                    break
+    needs = [(j, lg) for j, senses in enumerate(per_word) for lg, c in senses if c == "interest"]
+    if not needs:
+        return
+    for j, lang in needs:
+        for i in range(j + 1, min(j + 4, len(words))):
+            if per_word[i]:
+                continue
+            word = words[i][2:]
+            if any(infix in word for infix, lgs in lex.negation_infixes.items() if lang in lgs):
+                per_word[j].append((lang, NEGATED + "interest"))
+                break
 
 
 def _shows_elsewhere(per_word: Sequence[Sequence[tuple[str, str]]], lang: str, span: range) -> bool:
