@@ -15,6 +15,12 @@ def _read(raw: bytes) -> Bounce | None:
     return parse_bounce(mimeparse.parse(raw), RULES)
 
 
+def _permanent(raw: bytes) -> tuple[str, ...]:
+    bounce = _read(raw)
+    assert bounce is not None
+    return bounce.permanent
+
+
 def _categories(bounce: Bounce | None) -> dict[str, str]:
     assert bounce is not None
     return {f.address: f.reason.category for f in bounce.failures}
@@ -59,8 +65,7 @@ def test_plain_user_unknown_report_still_suppresses() -> None:
     raw = postfix_dsn(
         "mia@firma.example", "5.1.1", "550 5.1.1 <mia@firma.example>... User Unknown", "o-1@seller.example"
     )
-    bounce = _read(raw)
-    assert bounce is not None and bounce.permanent == ("mia@firma.example",)
+    assert _permanent(raw) == ("mia@firma.example",)
 
 
 def test_prose_about_one_of_several_recipients_leaves_the_others_read_by_their_fields() -> None:
@@ -113,8 +118,7 @@ def _named_server_notice(subject: str, sender: str = "imss@gw.kviv.example") -> 
 
 
 def test_server_with_a_name_of_its_own_is_read_by_its_wording() -> None:
-    bounce = _read(_named_server_notice("Mail could not be delivered"))
-    assert bounce is not None and bounce.permanent == ("jan@kviv.example",)
+    assert _permanent(_named_server_notice("Mail could not be delivered")) == ("jan@kviv.example",)
 
 
 def test_a_persons_answer_with_such_a_subject_is_no_notice() -> None:
@@ -130,8 +134,7 @@ def test_exim_alias_expansion_names_the_address_we_wrote_to() -> None:
         b"recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
         b"  an undisclosed address\r\n    (generated from info@firma.example)\r\n    unknown user\r\n"
     )
-    bounce = _read(raw)
-    assert bounce is not None and bounce.permanent == ("info@firma.example",)
+    assert _permanent(raw) == ("info@firma.example",)
 
 
 def test_subject_saying_why_marks_a_notice_from_a_server_with_its_own_name() -> None:
@@ -140,8 +143,7 @@ def test_subject_saying_why_marks_a_notice_from_a_server_with_its_own_name() -> 
         b"Subject: Warning: jan@firma.example - User unknown!\r\n\r\n"
         b"jan@firma.example - no such user here.\r\n\r\nThere is no user by that name at this server.\r\n"
     )
-    bounce = _read(raw)
-    assert bounce is not None and bounce.permanent == ("jan@firma.example",)
+    assert _permanent(raw) == ("jan@firma.example",)
 
 
 def test_daemon_notice_in_another_language_is_read_by_its_address_lines() -> None:

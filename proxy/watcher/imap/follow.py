@@ -10,7 +10,7 @@ only after the handler returned for it, in ascending UID order, so a restart res
 where it stopped.  When UIDVALIDITY changes, old UIDs mean nothing: the first-start window
 is scanned again and the handler side recognises replies it has already seen by Message-ID.
 
-During a catch-up the structures (BODYSTRUCTURE) of up to STRUCTURE_BATCH messages are asked
+During a catch-up the structures (BODYSTRUCTURE) of up to FETCH_BATCH messages are asked
 for in one command, then the wanted parts of the messages sharing a fetch plan in one command
 per plan (within the response limit); a batch the watcher cannot read is asked for again one
 message at a time, so that only the unreadable message is skipped.
@@ -76,7 +76,7 @@ HEALTHY_SECONDS = 60.0
 # A message whose fetch times out, loses the connection or is refused this many times in a row
 # (while the rest of the session works) is skipped as unreadable.
 MAX_FETCH_ATTEMPTS = 3
-STRUCTURE_BATCH = 50  # messages one FETCH command asks for during a catch-up
+FETCH_BATCH = 50  # messages one FETCH command asks for during a catch-up
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _KEYWORD_RE = re.compile(r"\$?[A-Za-z0-9_.\-]+")
@@ -366,8 +366,8 @@ class ImapWatcher:
             # "n:*" always matches the newest message, even below n: filter below.
             uids = await conn.uid_search("UID", f"{last + 1}:*")
         pending = sorted(u for u in uids if u > last)
-        for start in range(0, len(pending), STRUCTURE_BATCH):
-            chunk = pending[start : start + STRUCTURE_BATCH]
+        for start in range(0, len(pending), FETCH_BATCH):
+            chunk = pending[start : start + FETCH_BATCH]
             prefetched = await self._prefetch(conn, folder, chunk)
             for uid in chunk:
                 if stop.is_set():
