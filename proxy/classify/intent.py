@@ -527,7 +527,11 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     person, "Could you please stop?" asks, "Can you stop emailing our director?" names the
     company; a role alone ("die Geschäftsführung") is no one the person writes for."""
     asked = sentence.text.rstrip().endswith(("?", "؟", "？"))
-    return asked and not c.has("self", "please", "address", "list")
+    if not asked or c.has("self", "please", "address", "list"):
+        return False
+    # A lone word ("Stop?", "Unsubscribe?") asks about nothing else: it is the request itself.
+    filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
+    return sum(1 for i in range(len(sentence.words)) if i not in filler) > 1
 
 
 def _stops_contact(c: _Concepts) -> bool:
