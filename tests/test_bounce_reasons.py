@@ -54,6 +54,16 @@ RULES = shipped_bounce_rules()
         ("", "421 Too many connections from your host, try again later", "temporary", "greylisted"),
         ("5.0.0", "550 Requested action not taken", "unknown", "permanent"),  # says nothing: nobody suppressed
         ("4.1.1", "450 4.1.1 <x@y.example>: Recipient address rejected: unverified address", "temporary", "temporary"),
+        # Exim: "Unrouteable address" is a domain that does not exist; a mail domain whose MX
+        # leads nowhere usable, or a broken name server, may be mended tomorrow
+        ("", "jan@kontor.example:\n    Unrouteable address", "recipient-gone", "host-unknown"),
+        ("", 'jan@kontor.example:\n    unrouteable mail domain "kontor.example"', "temporary", "dns-trouble"),
+        (
+            "5.4.4",
+            "Name service error for name=kontor.example type=MX: Malformed or unexpected name server reply",
+            "temporary",
+            "dns-trouble",
+        ),
     ],
 )
 def test_status_and_wording_give_the_category(status: str, diagnostic: str, category: str, reason: str) -> None:
