@@ -449,7 +449,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("object"):
         return "opt-out", "objects to the use of their data"
     context = previous is not None and previous.has("law", "spam")
-    if c.free_("authority") or (c.free_("complain") and (c.has("law", "spam", "data") or context)):
+    if _threatens(c, "authority") or (_threatens(c, "complain") and (c.has("law", "spam", "data") or context)):
         return "opt-out", "threatens a complaint to the data protection authority"
     if c.free_("request"):
         return "opt-out", "asks for no more mail"
@@ -491,6 +491,22 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if _shown(c) and not _conceded(c):
         return "positive", "shows interest"
     return None
+
+
+def _threatens(c: _Concepts, name: str) -> bool:
+    """A free complaint or authority that is no report of the past: "we complained to the CNIL
+    about another firm last year", "W zeszłym roku złożyliśmy skargę do UODO" tell what
+    happened, "I will report you to the ICO" threatens.  In a clause that reports the past it
+    still counts when that clause names our mail, contacting, spam or "any more" ("I have
+    already reported your mails to the ICO")."""
+    free = c.free.get(name, ())
+    if not free:
+        return False
+    past = c.past_clauses()
+    if not past:
+        return True
+    ours = {c.clause[p] for k in ("contact", "mail", "spam", "more") for p in c.pos.get(k, ())}
+    return any(c.clause[p] not in past or c.clause[p] in ours for p in free)
 
 
 def _later(c: _Concepts) -> bool:
