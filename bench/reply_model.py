@@ -52,13 +52,13 @@ Row = tuple[str, frozenset[str], int]  # text id, its features, 1 for a request
 
 def training_rows() -> list[Row]:
     """Every training text with its features (read with the shipped word lists), in id order."""
-    lexicon = load_rules().reply_rules.lexicon  # the shipped rules only: a user's edits are not the product
+    rules = load_rules().reply_rules  # the shipped rules only: a user's edits are not the product
     rows = []
     for text_file in build.load_text_files():
         for reply in text_file.replies:
             if build.part_of(reply.id) == "train":
                 label = 1 if reply.expect in REQUEST else 0
-                rows.append((reply.id, frozenset(features(reply.text, lexicon)), label))
+                rows.append((reply.id, frozenset(features(reply.text, rules)), label))
     return sorted(rows, key=lambda row: row[0])
 
 

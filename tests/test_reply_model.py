@@ -31,7 +31,7 @@ def rules() -> ReplyRules:
 
 
 def test_features_are_the_concepts_of_each_sentence_in_any_language():
-    lex = rules().lexicon
+    lex = rules()
     german = features("Hallo Herr Berger,\nbitte entfernen Sie mich aus Ihrem Verteiler.", lex)
     french = features("Merci de me retirer de votre liste.", lex)
     # the same combination whatever the words: what is learnt in one language counts in the other
@@ -41,7 +41,7 @@ def test_features_are_the_concepts_of_each_sentence_in_any_language():
 
 
 def test_a_negation_near_a_concept_is_its_own_feature():
-    lex = rules().lexicon
+    lex = rules()
     assert "not contact" in features("Bitte kontaktieren Sie mich nicht mehr.", lex)
     assert "not contact" not in features("Bitte kontaktieren Sie mich am Montag.", lex)
 
@@ -51,7 +51,7 @@ def _model(**weights: float) -> ReplyModel:
 
 
 def test_the_grammar_finding_nothing_where_the_model_reads_a_request_goes_to_a_person():
-    lex = rules().lexicon
+    lex = rules()
     text = "Hello Anna,\nThanks for your mail.\nPlease take me off your list.\nBest, Tom"
     model = _model(**{f: 3.0 for f in features("Please take me off your list.", lex) if "&" in f})
     found = second_opinion(Judgement("none"), text, lex, model)
@@ -61,7 +61,7 @@ def test_the_grammar_finding_nothing_where_the_model_reads_a_request_goes_to_a_p
 
 
 def test_a_request_the_model_finds_nowhere_goes_to_a_person_and_one_it_backs_stands():
-    lex = rules().lexicon
+    lex = rules()
     asked = Judgement("opt-out", "Remove me.", "body line 1", "en", "asks to be removed", True)
     unsure = second_opinion(asked, "Remove me.", lex, _model())  # p = sigmoid(-2) = 0.12 <= 0.2
     assert unsure.outcome == "uncertain" and unsure.reason.startswith("asks to be removed, but")
@@ -70,7 +70,7 @@ def test_a_request_the_model_finds_nowhere_goes_to_a_person_and_one_it_backs_sta
 
 
 def test_a_request_in_the_subject_and_a_verdict_already_uncertain_are_left_as_they_are():
-    lex = rules().lexicon
+    lex = rules()
     subject = Judgement("opt-out", "unsubscribe", "subject", "en", "asks to be unsubscribed", True)
     assert second_opinion(subject, "", lex, _model()) == subject
     review = Judgement("uncertain", "x", "body line 1", "en", "a request beside a meeting")
@@ -78,11 +78,11 @@ def test_a_request_in_the_subject_and_a_verdict_already_uncertain_are_left_as_th
 
 
 def test_the_shipped_model_reads_requests_and_plain_replies_apart():
-    lex = rules().lexicon
+    lex = rules()
     model = shipped_model()
     assert 0.5 < model.review_none_above < 1 and 0 < model.review_request_below < 0.5
-    request, _ = model.read("Bitte nehmen Sie mich aus Ihrem Verteiler und schreiben Sie mir nicht mehr.", lex)
-    meeting, _ = model.read("Sounds good, can we have a call on Tuesday at 10? Best regards, Tom", lex)
+    request, _, _ = model.read("Bitte nehmen Sie mich aus Ihrem Verteiler und schreiben Sie mir nicht mehr.", lex)
+    meeting, _, _ = model.read("Sounds good, can we have a call on Tuesday at 10? Best regards, Tom", lex)
     assert request > 0.9 and meeting < 0.5
 
 

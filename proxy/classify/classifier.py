@@ -84,7 +84,7 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
             if own is not None:
                 reason = f"{found.reason}, but the sentence also reads as an absence notice ({own[0]!r})"
                 found = dataclasses.replace(found, outcome="uncertain", reason=reason)
-    found = second_opinion(found, reply.new_text, rules.lexicon)
+    found = second_opinion(found, reply.new_text, rules)
     addresses = (sender,) if sender and found.outcome != "none" else ()
     return Verdict(
         found.outcome,

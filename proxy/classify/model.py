@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.classify.intent import Judgement, Sentence, sentences, tag
-from proxy.classify.words import Lexicon
+from proxy.classify.intent import Judgement, guess_language, latin_typed, person_text, sentences, tag
+from proxy.classify.reply_rules import ReplyRules
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "reply_model.json"
 FORMAT = 1
@@ -43,18 +43,30 @@ NEGATIONS = ("negation", "negation_after")
 NEAR = 3  # a negation this many words from a concept is read as bearing on it
 
 
-def features(text: str, lexicon: Lexicon) -> set[str]:
+def features(text: str, rules: ReplyRules) -> set[str]:
     """The concepts of each sentence as the grammar tags them, read in the language that
     knows most of its words: each concept ("remove"), each pair in one sentence
     ("remove&self") and each concept with a negation near it ("not contact")."""
     found: set[str] = set()
-    for sentence in sentences(text[:MAX_CHARS]):
-        found |= sentence_features(sentence, lexicon)
+    for own in _per_sentence(text, rules).values():
+        found |= own
     return found
 
 
-def sentence_features(sentence: Sentence, lexicon: Lexicon) -> set[str]:
-    tagged = tag(sentence, lexicon).at
+def _per_sentence(text: str, rules: ReplyRules) -> dict[str, set[str]]:
+    """Each sentence of what the person wrote (sign-off and disclaimer cut, as the grammar
+    reads it) with its features, tagged with the same arguments as the grammar's reading."""
+    body = sentences(person_text(text[:MAX_CHARS], rules))
+    guess = guess_language([w for s in body for w in s.words], rules)
+    out: dict[str, set[str]] = {}
+    for sentence in body:
+        latin = rules.latin if latin_typed(sentence, guess) else None
+        out.setdefault(sentence.text, set()).update(sentence_features(tag(sentence, rules.lexicon, latin, guess).at))
+    return out
+
+
+def sentence_features(tagged: dict[str, dict[str, list[int]]]) -> set[str]:
+    """``tagged``: per language, concept -> positions in the sentence (``intent.tag``)."""
     if not tagged:
         return set()
     lang = max(tagged, key=lambda lg: (sum(map(len, tagged[lg].values())), lg == "en", lg))
@@ -83,17 +95,17 @@ class ReplyModel:
         total = self.bias + sum(weights.get(f, 0.0) for f in found)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, total))))
 
-    def read(self, text: str, lexicon: Lexicon) -> tuple[float, str]:
-        """The probability for the whole text, and the sentence that reads most like a request."""
+    def read(self, text: str, rules: ReplyRules) -> tuple[float, str, set[str]]:
+        """The probability for the whole text, the sentence that reads most like a request
+        and that sentence's features."""
         found: set[str] = set()
-        best, best_p = "", -1.0
-        for sentence in sentences(text[:MAX_CHARS]):
-            own = sentence_features(sentence, lexicon)
+        best, best_p, best_features = "", -1.0, set()
+        for sentence, own in _per_sentence(text, rules).items():
             found |= own
             p = self.probability(own)
             if p > best_p:
-                best, best_p = sentence.text, p
-        return self.probability(found), best
+                best, best_p, best_features = sentence, p, own
+        return self.probability(found), best, best_features
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -131,7 +143,7 @@ def strongest(model: ReplyModel, found: Iterable[str], top: int = 8) -> list[tup
     return ranked[:top]
 
 
-def second_opinion(found: Judgement, text: str, lexicon: Lexicon, model: ReplyModel | None = None) -> Judgement:
+def second_opinion(found: Judgement, text: str, rules: ReplyRules, model: ReplyModel | None = None) -> Judgement:
     """The grammar's judgement, sent to a person where the model disagrees strongly.
 
     A request the subject makes by itself (our List-Unsubscribe mailto) stands: the body of
@@ -139,16 +151,12 @@ def second_opinion(found: Judgement, text: str, lexicon: Lexicon, model: ReplyMo
     if found.outcome not in ("none", "opt-out", "erasure") or found.where == "subject":
         return found
     model = model or shipped_model()
-    p, telling = model.read(text, lexicon)
+    p, telling, telling_features = model.read(text, rules)
     if found.outcome == "none" and p >= model.review_none_above:
-        words = ", ".join(f for f, w in strongest(model, sentence_features_of(telling, lexicon)) if w > 0)
+        words = ", ".join(f for f, w in strongest(model, telling_features) if w > 0)
         reason = f"no rule matched, but the reply reads like a request to stop ({p:.0%}; {words})"
         return dataclasses.replace(found, outcome="uncertain", evidence=telling, where="body", reason=reason)
     if found.outcome != "none" and p <= model.review_request_below:
         reason = f"{found.reason}, but the reply as a whole does not read like a request ({p:.0%})"
         return dataclasses.replace(found, outcome="uncertain", reason=reason)
     return found
-
-
-def sentence_features_of(text: str, lexicon: Lexicon) -> set[str]:
-    return features(text, lexicon) if text else set()
