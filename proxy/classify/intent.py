@@ -422,7 +422,11 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     left = c.has("left") or (previous is not None and previous.has("left"))
     # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
     # unless it repeats a request ("I asked you to remove me").
-    if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c):
+    # "remove item 3 from the offer", "take my colleague off this thread": a removal from a
+    # thing, a thread or a copy is no removal from our mailing, and a need refused beside it
+    # ("we don't need it") is the removed item's
+    thing = _from_a_thing(c)
+    if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
         deleting = c.told("delete")
         if c.has("data") and not c.has("list"):
             return "erasure", "asks for their data to be deleted"
@@ -482,7 +486,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
-    if c.neg("interest") or c.free_("refusal"):
+    if (c.neg("interest") or c.free_("refusal")) and not thing:
         return "refusal", "is not interested"
     if c.has("doubt"):
         return "doubt", "takes it back"
@@ -542,12 +546,30 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     andmete kustutamine?"): it asks how the product works.  "Can you remove me?" names the
     person, "Could you please stop?" asks, "Can you stop emailing our director?" names the
     company; a role alone ("die Geschäftsführung") is no one the person writes for."""
-    asked = sentence.text.rstrip().endswith(("?", "؟", "？"))
-    if not asked or c.has("self", "please", "address", "list"):
+    asked = _asked(sentence.text)
+    if not asked or c.has("please"):
+        return False
+    if c.has("question"):
+        # "Can my team unsubscribe contacts in bulk?", "Wie gehen Ihre Kunden mit Löschanfragen
+        # um?": a question word asks how the product works, whoever and whatever it names
+        return True
+    if c.has("self", "address", "list"):
         return False
     # A lone word ("Stop?", "Unsubscribe?") asks about nothing else: it is the request itself.
     filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
     return sum(1 for i in range(len(sentence.words)) if i not in filler) > 1
+
+
+_GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
+
+
+def _asked(text: str) -> bool:
+    """Whether a sentence ends with a question mark: "?" in every script, and the Greek ";"
+    (its own sign or the semicolon it is typed with) in a Greek sentence."""
+    text = text.rstrip()
+    if text.endswith(("?", "؟", "？")):
+        return True
+    return text.endswith((";", "\u037e")) and _GREEK.search(text) is not None
 
 
 def _stops_contact(c: _Concepts) -> bool:
@@ -630,6 +652,19 @@ def _removed_a_mail(c: _Concepts) -> bool:
     own = {c.clause[p] for p in c.pos.get("self", ())} - past
     targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
     return not any(c.clause[p] in verb_clauses or c.clause[p] in own for p in targets)
+
+
+def _from_a_thing(c: _Concepts) -> bool:
+    """ "Please remove item 3 from the offer", "nehmen Sie meinen Kollegen aus dem Verlauf",
+    "usuńcie z oferty szkolenie": a removing verb with a thread, a copy or a document in the
+    sentence and no list, address, data, record or other mail of ours (not "remove me from
+    your offers and newsletters") takes something off that thing, not off our mailing."""
+    things = c.pos.get("thread")
+    if not things or not (c.free.get("remove") or c.free.get("delete")):
+        return False
+    if c.has("list", "address", "data", "store"):
+        return False
+    return all(p in things for p in c.pos.get("mail", ()))
 
 
 def _thanked(c: _Concepts) -> bool:

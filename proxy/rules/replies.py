@@ -80,6 +80,8 @@ class LanguageWords:
     later: Words = ()
     doubt: Words = ()
     left: Words = ()
+    thread: Words = ()  # a thread, a copy, a document: taking something off it is no opt-out
+    question: Words = ()  # "how does your tool", "can my team": a question about how the product works
     past_endings: Words = ()
     # the rest of a reply
     signoffs: Words = ()
