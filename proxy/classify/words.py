@@ -53,8 +53,10 @@ def tokens(text: str) -> list[str]:
 @functools.lru_cache(maxsize=16384)
 def _tokens(text: str) -> tuple[str, ...]:
     out: list[str] = []
-    for m in _WORD.finditer(fold(text)):
-        word = m.group()
+    for word in _WORD.findall(fold(text)):
+        if "-" not in word and "'" not in word:
+            out.append(word)
+            continue
         if "'" not in word:
             head, dash, tail = word.rpartition("-")
             if dash and tail in _CLITICS and head:
@@ -171,8 +173,9 @@ class Lexicon:
     negation_suffixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "x" -> languages (Maltese)
     prefix_variants: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # language -> (from, to)
     _cache: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    _phrase_cache: dict[str, tuple[tuple[str, Entry, frozenset[str]], ...]] = field(default_factory=dict)
+    _phrase_cache: dict[str, _Candidates | tuple[()]] = field(default_factory=dict)
     _inner_gate: tuple[int, re.Pattern[str] | None] = (-1, None)  # (len(inner) it was built for, pattern)
+    _infix_gate: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)  # (the infixes it was built for, pattern)
     _heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(stems) it was built for, beginnings)
     _fuzzy_heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(fuzzy) it was built for, beginnings)
     _phrase_heads: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(phrases) it was built for, beginnings)
@@ -261,7 +264,7 @@ class Lexicon:
             for lang, a, b in self._variants_by_letter().get(word[:1], ()):
                 if word.startswith(a) and len(word) - len(a) >= 3:
                     found.extend((lg, c) for lg, c in self._plain(b + word[len(a) :]) if lg == lang)
-        if not found and self.negation_suffixes:
+        if not found and self.negation_suffixes and word.endswith(tuple(self.negation_suffixes)):
             # Maltese "tibgħatlix" = "ma tibgħatli" + "x": the negation closes the verb
             for suffix, langs in self.negation_suffixes.items():
                 if word.endswith(suffix) and len(word) - len(suffix) >= 4:
@@ -271,11 +274,11 @@ class Lexicon:
                         break
         if not found and len(word) >= MIN_TYPO and self.fuzzy:
             found = self._typo(word)
-        if not found and self.negation_prefixes:
+        if not found and self.negation_prefixes and word.startswith(tuple(self.negation_prefixes)):
             # "neposílejte", "nezasílala": a negation written as part of the verb
             for prefix, langs in self.negation_prefixes.items():
-                rest = word[len(prefix) :]
-                if word.startswith(prefix) and len(rest) >= 4:
+                if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+                    rest = word[len(prefix) :]
                     found = [(lg, NEGATED + c) for lg, c in self.senses(rest) if lg in langs and c in NEGATABLE]
         if found and self.past_endings:
             # "удалили", "apaguei", "çıkardık": a verb in the past reports, it does not ask
@@ -284,12 +287,22 @@ class Lexicon:
                 for lang, ends in self.past_endings.items():
                     if lang in verbs and any(word.endswith(e) and len(word) > len(e) + 3 for e in ends):
                         found.append((lang, "past"))
-        if found and self.negation_infixes:
+        if found and self.negation_infixes and self._infix_may_match(word):
             # "istemiyoruz", "göndermeyin": Turkish negates inside the verb
+            tail = word[3:]
             for infix, langs in self.negation_infixes.items():
-                if infix in word[3:]:
+                if infix in tail:
                     found = [(lg, NEGATED + c if lg in langs and c in NEGATABLE else c) for lg, c in found]
         return tuple(dict.fromkeys(found))
+
+    def _infix_may_match(self, word: str) -> bool:
+        """Whether any negation infix is in the word after its third letter: one search."""
+        infixes, gate = self._infix_gate
+        if infixes != tuple(self.negation_infixes):
+            infixes = tuple(self.negation_infixes)
+            gate = re.compile("|".join(re.escape(t) for t in sorted(infixes, key=len, reverse=True)))
+            self._infix_gate = (infixes, gate)
+        return gate is not None and gate.search(word, 3) is not None
 
     def _variants_by_letter(self) -> dict[str, tuple[tuple[str, str, str], ...]]:
         """The prefix variants by their first letter: (language, from, to), in their order."""
@@ -319,8 +332,9 @@ class Lexicon:
         found = list(self.exact.get(word, ()))
         heads = self._stem_heads()
         stems = self.stems
+        size = len(word)
         for n in self.stem_lengths:
-            if n > len(word):
+            if n > size:
                 break
             head = word[:n]
             if head not in heads:
@@ -357,22 +371,8 @@ class Lexicon:
 
     def _typo(self, word: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        # The keys are the word's beginnings (from MIN_TYPO - 3 letters on), each also with
-        # one letter left out.  A key agrees with the word up to the letter left out, so
-        # only letters within the longest beginning some key shares can be left out, and
-        # only beginnings that long can be keys themselves.
-        prefixes = self._fuzzy_prefixes()
-        shared = 0
-        while shared < len(word) and word[: shared + 1] in prefixes:
-            shared += 1
-        keys: set[str] = set()
-        for n in range(MIN_TYPO - 3, len(word) + 1):
-            if n <= shared:
-                keys.add(word[:n])
-            head = word[:n]
-            keys.update(head[:i] + head[i + 1 :] for i in range(min(n, shared + 1)))
-        for key in keys:
-            for piece, lang, concept in self.fuzzy.get(key, ()):
+        for key in self._typo_keys(word):
+            for piece, lang, concept in self.fuzzy[key]:
                 bare = piece.rstrip("*")
                 if word.startswith(bare) or word[0] != bare[0]:
                     # an ending, not a typo ("unsubscribed"); and people get the first letter
@@ -391,6 +391,37 @@ class Lexicon:
                     found.append((lang, concept))
         return found
 
+    def _typo_keys(self, word: str) -> list[str]:
+        """The typo keys the word meets: its beginnings (from MIN_TYPO - 3 letters on), each
+        also with one letter left out.
+
+        The keys are walked like a trie (``_fuzzy_prefixes`` holds every beginning of every
+        key): a beginning that starts no key cannot grow into one, so each letter left out
+        costs only as many steps as the word keeps agreeing with some key."""
+        prefixes = self._fuzzy_prefixes()
+        fuzzy = self.fuzzy
+        low = MIN_TYPO - 3
+        size = len(word)
+        shared = 0
+        while shared < size and word[: shared + 1] in prefixes:
+            shared += 1
+        keys: dict[str, None] = {}
+        for n in range(low, shared + 1):
+            head = word[:n]
+            if head in fuzzy:
+                keys[head] = None
+        # A key agrees with the word up to the letter left out (at i), so only letters within
+        # the longest beginning some key shares can be left out.
+        for i in range(min(shared + 1, size)):
+            before = word[:i]
+            for n in range(i + 1, size + 1):
+                key = before + word[i + 1 : n]
+                if key and key not in prefixes:
+                    break
+                if n >= low and key in fuzzy:
+                    keys[key] = None
+        return list(keys)
+
     def phrase_hits(
         self, words: Sequence[str], start: int, present: frozenset[str] | None = None
     ) -> list[tuple[tuple[int, ...], str, Entry]]:
@@ -398,29 +429,63 @@ class Lexicon:
 
         ``present`` (the set of the text's words) lets entries that need an absent word be
         skipped without trying them."""
-        candidates = self._phrase_cache.get(words[start])
+        word = words[start]
+        candidates = self._phrase_cache.get(word)
         if candidates is None:
-            word = words[start]
-            found = list(self.phrases.get(word, ()))
-            heads = self._phrase_stem_heads()
-            for n in range(MIN_STEM, len(word) + 1):
-                head = word[:n]
-                if head not in heads:
-                    break  # no phrase starts with a stem beginning so
-                found.extend(self.phrases.get(head + "*", ()))
-            candidates = tuple((lang, entry, entry.needs) for lang, entry in found)
-            if len(self._phrase_cache) < 200_000:
-                self._phrase_cache[word] = candidates
+            candidates = self._phrase_candidates(word)
         if not candidates:
             return []
+        ordered, keyed = candidates
         hits = []
-        for lang, entry, needs in candidates:
+        if keyed is not None and present is not None:
+            # many entries start so: only those whose key word (the longest word they need)
+            # is in the text, in the word lists' order
+            tried = [c for key in present if key in keyed for c in keyed[key] if c[3] <= present]
+            tried.sort(key=_first)
+            for _, lang, entry, _needs in tried:
+                at = _match_at(entry.pieces, words, start)
+                if at is not None:
+                    hits.append((at, lang, entry))
+            return hits
+        for _, lang, entry, needs in ordered:
             if present is not None and not needs <= present:
                 continue
             at = _match_at(entry.pieces, words, start)
             if at is not None:
                 hits.append((at, lang, entry))
         return hits
+
+    def _phrase_candidates(self, word: str) -> _Candidates | tuple[()]:
+        """The entries that may start at this word, in their order; when there are many,
+        also filed under the longest word each needs."""
+        found = list(self.phrases.get(word, ()))
+        heads = self._phrase_stem_heads()
+        for n in range(MIN_STEM, len(word) + 1):
+            head = word[:n]
+            if head not in heads:
+                break  # no phrase starts with a stem beginning so
+            found.extend(self.phrases.get(head + "*", ()))
+        candidates: _Candidates | tuple[()] = ()
+        if found:
+            ordered = tuple((k, lang, entry, entry.needs) for k, (lang, entry) in enumerate(found))
+            keyed: dict[str, list[tuple[int, str, Entry, frozenset[str]]]] | None = None
+            if len(ordered) > _INDEXED and all(c[3] for c in ordered):
+                keyed = {}
+                for c in ordered:
+                    keyed.setdefault(max(sorted(c[3]), key=len), []).append(c)
+            candidates = (ordered, None if keyed is None else {k: tuple(v) for k, v in keyed.items()})
+        if len(self._phrase_cache) < 200_000:
+            self._phrase_cache[word] = candidates
+        return candidates
+
+
+def _first(item: tuple[int, str, Entry, frozenset[str]]) -> int:
+    return item[0]
+
+
+_Candidate = tuple[int, str, Entry, frozenset[str]]  # (place in the word lists, language, entry, its needs)
+_Candidates = tuple[tuple[_Candidate, ...], dict[str, tuple[_Candidate, ...]] | None]
+_INDEXED = 24  # more entries than this starting at one word: filed by the word they need
 
 
 def _match_at(pieces: Sequence[str], words: Sequence[str], start: int) -> tuple[int, ...] | None:
