@@ -92,3 +92,33 @@ def test_a_removal_from_a_thread_or_a_document_is_no_opt_out(body: str, kind: st
 )
 def test_a_question_about_how_the_product_works_asks_nothing(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negated contact that leads its sentence, with "any more", is addressed to us
+        ("Don't send any more offers.", "opt-out"),
+        ("Schicken Sie keine weiteren Angebote.", "opt-out"),
+        ("Nie wysyłajcie więcej ofert.", "opt-out"),
+        ("Neposílejte už další nabídky.", "opt-out"),
+        # a wish not to receive any more, with or without our mail named
+        ("Ich will das nicht mehr bekommen.", "opt-out"),
+        ("I don't want to get this any more.", "opt-out"),
+        ("Je n'en veux plus.", "opt-out"),
+        ("Ich will nichts mehr davon.", "opt-out"),
+        # no more of something else is no refusal of our mail
+        ("We don't want to pay more for licences. What does your plan cost?", "none"),
+        ("Wir wollen nicht mehr so viel für Lizenzen zahlen. Was kostet Ihr Paket?", "none"),
+    ],
+)
+def test_no_more_of_our_mail_and_no_more_of_something_else(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+def test_a_word_the_replys_own_language_says_asks_nothing_is_read_by_no_other() -> None:
+    # German "Spam-Ordner" is a one-word not-request entry; Polish or Czech "spam*" do not read it
+    assert (
+        judged("leider habe ich Ihre Mail erst jetzt gesehen, sie war im Spam-Ordner. Können wir telefonieren?")
+        == "none"
+    )

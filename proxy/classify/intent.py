@@ -24,7 +24,8 @@ inside ("ihtiyacımız olmamaktadır").  A phrase stands for its words in its ow
 lists the same phrase keeps its reading, and one that does not still reads its own words; a
 not-request phrase of a language that shows nowhere else in the sentence leaves the reply's
 own language its reading (Polish "To spam." is not English "to spam"), and a one-word
-not-request entry silences that word in its language.
+not-request entry silences that word in its language, and in every language when it is the
+reply's own ("im Spam-Ordner" in a German reply is no Polish "spam").
 
 What the person asks of us, not what they report or ask about: a clause that reports the
 past asks nothing; a question that names neither the person, a list nor an address and
@@ -192,7 +193,12 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
         if one_word_not_request and any(c == "not_request" for _, c in per_word[i]):
             # a one-word not-request entry: that language does not read the word otherwise
             silenced = {lg for lg, c in per_word[i] if c == "not_request"}
-            per_word[i] = [(lg, c) for lg, c in per_word[i] if lg not in silenced]
+            if guess in silenced:
+                # the reply's own language says the word asks nothing ("im Spam-Ordner"):
+                # no other language reads it either, as with a phrase
+                per_word[i] = []
+            else:
+                per_word[i] = [(lg, c) for lg, c in per_word[i] if lg not in silenced]
         hits = lex.phrase_hits(words, i, present)
         if not hits:
             continue
@@ -464,7 +470,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and c.neg("contact")
         and not left
         and c.told_neg("contact")
-        and (c.has("self", "them", "please") or _short(sentence, c))
+        and (c.has("self", "them", "please") or _short(sentence, c) or _forbids_more(c))
         and not _refers_elsewhere(sentence, c)
     ):
         return "opt-out", "asks not to be contacted"
@@ -472,9 +478,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "does not want to be contacted"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
-    if c.neg("want") and c.has("mail", "more", "contact", "receive"):
+    if c.neg("want") and (c.has("mail", "contact", "receive") or _bare_more(sentence, c)):
         return "opt-out", "does not want our mail"
-    if c.neg("receive") and c.has("more") and c.has("mail", "contact") and not c.has("past"):
+    if c.neg("receive") and c.has("more") and (c.has("mail", "contact") or c.free_("want")) and not c.has("past"):
+        # "Ich will das nicht mehr bekommen": a wish not to receive any more
         return "opt-out", "does not want our mail"
     if (
         c.neg("mail")
@@ -652,6 +659,38 @@ def _removed_a_mail(c: _Concepts) -> bool:
     own = {c.clause[p] for p in c.pos.get("self", ())} - past
     targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
     return not any(c.clause[p] in verb_clauses or c.clause[p] in own for p in targets)
+
+
+def _forbids_more(c: _Concepts) -> bool:
+    """ "Don't send any more offers", "Schicken Sie keine weiteren Angebote", "Nepište už
+    více": a negated contact that leads its sentence (an imperative: the negation or the
+    negated verb comes first) with "any more" in its clause needs no "me" to be addressed
+    to us.  Not "we don't send more than two mails a week" (a statement)."""
+    lead = c.leading_word
+    negs = {p for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
+    if lead not in negs and lead not in c.negated.get("contact", ()):
+        return False
+    more = {c.clause[p] for p in c.pos.get("more", ())}
+    return any(c.clause[p] == c.clause[lead] and c.clause[p] in more for p in c.negated.get("contact", ()))
+
+
+def _bare_more(sentence: Sentence, c: _Concepts) -> bool:
+    """A negated wish with only "any more" after it ("Je n'en veux plus", "ich will nichts
+    mehr davon"), not one that wants no more of something else: "we don't want to pay more
+    for licences" has a verb no list knows between the wish and the "more", "wir wollen nicht
+    mehr so viel für Lizenzen zahlen" more than one such word after it."""
+    known = {p for v in c.pos.values() for p in v}
+
+    def unknown(i: int) -> bool:
+        return i not in known and len(sentence.words[i]) >= 3
+
+    for w in c.negated.get("want", ()):
+        for m in c.pos.get("more", ()):
+            if m > w and c.clause[m] == c.clause[w] and not any(unknown(i) for i in range(w + 1, m)):
+                after = [i for i in range(m + 1, len(sentence.words)) if c.clause[i] == c.clause[m] and unknown(i)]
+                if len(after) <= 1:
+                    return True
+    return False
 
 
 def _from_a_thing(c: _Concepts) -> bool:
