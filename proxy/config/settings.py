@@ -374,6 +374,13 @@ class Config:
         return self.data_path / "queue"
 
     @property
+    def cache_path(self) -> Path:
+        """Where validated rule sets are kept between starts: systemd's CacheDirectory= for
+        the system service, else the user's cache folder.  Only a cache: deleting it is safe."""
+        cache = os.environ.get("CACHE_DIRECTORY")
+        return Path(cache) if cache else xdg_dir("XDG_CACHE_HOME", ".cache")
+
+    @property
     def user_rules_path(self) -> Path:
         if self.rules_dir:
             return Path(self.rules_dir).expanduser()

@@ -7,6 +7,7 @@ import binascii
 import importlib
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -47,7 +48,7 @@ class UrlRule:
     target_key: str | None = None  # the JSON key holding the target, for the *-json encodings
 
     def check(self) -> Iterable[tuple[str, str]]:
-        compiled = re.compile(self.pattern, re.IGNORECASE)
+        compiled = _compiled_pattern(self.pattern)
         if not compiled.search(self.example):
             yield "example", f"does not match the pattern {self.pattern!r}"
             return
@@ -59,6 +60,22 @@ class UrlRule:
     @property
     def unwraps(self) -> bool:
         return self.target_param is not None or "(?P<target>" in self.pattern
+
+
+_patterns: dict[str, re.Pattern[str]] = {}
+_PATTERNS_MAX = 16384
+
+
+def _compiled_pattern(pattern: str) -> re.Pattern[str]:
+    """A rule's pattern compiled (case-insensitive) once per process: the rule check and the
+    matcher share it, and ``re``'s own cache (512 entries) is far smaller than the rule file."""
+    found = _patterns.get(pattern)
+    if found is None:
+        found = re.compile(pattern, re.IGNORECASE)
+        if len(_patterns) >= _PATTERNS_MAX:
+            _patterns.clear()
+        _patterns[pattern] = found
+    return found
 
 
 def _b64decode(text: str) -> bytes:
@@ -171,7 +188,7 @@ class UrlMatcher:
     """
 
     def __init__(self, rules: list[tuple[str, UrlRule]]):
-        self.rules = [(vendor, rule, re.compile(rule.pattern, re.IGNORECASE)) for vendor, rule in rules]
+        self.rules = [(vendor, rule, _compiled_pattern(rule.pattern)) for vendor, rule in rules]
         self.always: list[int] = []
         self.by_prefix: dict[str, list[tuple[str, int]]] = {}
         for i, (_, rule, _) in enumerate(self.rules):
@@ -236,14 +253,25 @@ class CompiledTrackers:
 
 
 _compiled: dict[int, tuple[TrackerRules, CompiledTrackers]] = {}
+_compiling = threading.Lock()
 
 
 def compile_rules(rules: TrackerRules) -> CompiledTrackers:
     """Compiled once per rule set.  Looked up by identity: hashing a large frozen rule set
-    on every message would cost more than the matching itself."""
+    on every message would cost more than the matching itself.  Thread-safe: the service
+    compiles a new rule set in a worker thread, and a message arriving meanwhile waits for
+    that instead of compiling it a second time."""
     entry = _compiled.get(id(rules))
     if entry is not None and entry[0] is rules:
         return entry[1]
+    with _compiling:
+        entry = _compiled.get(id(rules))
+        if entry is not None and entry[0] is rules:
+            return entry[1]
+        return _compile(rules)
+
+
+def _compile(rules: TrackerRules) -> CompiledTrackers:
     compiled = CompiledTrackers(
         UrlMatcher([(v.name, r) for v in rules.vendors for r in v.pixels]),
         UrlMatcher([(v.name, r) for v in rules.vendors for r in v.links]),

@@ -48,7 +48,7 @@ def server_tls_context(config: Config) -> ssl.SSLContext | None:
 
 async def start_service(config: Config, rules: RuleHolder | None = None) -> Service:
     """Open the store, load the rules, bind the SMTP socket; ready when this returns."""
-    rules = rules or RuleHolder(config.user_rules_path)
+    rules = rules or RuleHolder(config.user_rules_path, cache=config.cache_path)
     store = await open_store(config)
     upstream = make_upstream(config)
     spool = Spool(config.queue_path)
@@ -74,6 +74,8 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
             await store.close()
             raise
         service.tasks.append(loop.create_task(endpoint.serve_until(service.stopping)))
+    # The tracker matchers are compiled in a worker thread while the first client connects.
+    service.tasks.append(loop.create_task(asyncio.to_thread(rules.prepare)))
     runner = RetryRunner(
         spool, upstream, config.queue, config.listen.hostname, handler.record_spooled, handler.recheck, notices
     )
