@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proxy.classify import intent
+from proxy.classify.reply_rules import ReplyRules
+from proxy.rules.replies import load_reply_words
+from proxy.rules.ruleset import SHIPPED_RULES
 from tests.test_intent import rules
 
 
@@ -122,3 +125,29 @@ def test_a_word_the_replys_own_language_says_asks_nothing_is_read_by_no_other() 
         judged("leider habe ich Ihre Mail erst jetzt gesehen, sie war im Spam-Ordner. Können wir telefonieren?")
         == "none"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a wish to stop something of one's own, told in the next clause, asks nothing of us
+        ("Szeretnénk abbahagyni, hogy éjjel fél kettőkor én válaszolgatok a vásárlóknak.", "none"),
+        # a bare stop, or one with a threat after it, still asks
+        ("Kérem, hagyják abba.", "opt-out"),
+        ("Okamžite to zastavte, inak podám sťažnosť.", "opt-out"),
+        ("Stop it, please.", "opt-out"),
+    ],
+)
+def test_a_wish_to_stop_ones_own_work_is_no_request(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+def test_tags_are_kept_for_a_second_reader_and_dropped_with_new_word_lists() -> None:
+    sentence = intent.sentences("Please remove me from your list.")[0]
+    lex = rules().lexicon
+    first = intent.tag(sentence, lex, None, "en")
+    assert intent.tag(sentence, lex, None, "en") is first
+    assert intent.tag(sentence, lex, None, "de") is not first
+    other = ReplyRules.compile(load_reply_words(SHIPPED_RULES / "replies")).lexicon
+    assert intent.tag(sentence, other, None, "en") is not first
+    assert intent.tag(sentence, other, None, "en").at == first.at

@@ -163,7 +163,34 @@ def latin_typed(sentence: Sentence, guess: str | None) -> bool:
 _LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "pl"})
 
 
+@dataclass
+class _TagMemo:
+    """The last tags, so that a second reader of the same sentences (the classifier's second
+    opinion) costs a look-up; kept per word lists (a reload starts afresh) and bounded.  A
+    ``_Tagged`` is never changed after ``tag`` returns it."""
+
+    lexicon: Lexicon | None = None
+    found: dict[tuple[Sentence, int, str | None], _Tagged] = dataclasses.field(default_factory=dict)
+
+
+_TAGS = _TagMemo()
+_TAG_MEMO = 2048
+
+
 def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: str | None = None) -> _Tagged:
+    if _TAGS.lexicon is not lex:
+        _TAGS.lexicon = lex
+        _TAGS.found = {}
+    key = (sentence, id(latin) if latin is not None else 0, guess)
+    found = _TAGS.found.get(key)
+    if found is None:
+        if len(_TAGS.found) >= _TAG_MEMO:
+            _TAGS.found.clear()
+        found = _TAGS.found[key] = _tag(sentence, lex, latin, guess)
+    return found
+
+
+def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | None) -> _Tagged:
     words = sentence.words
     per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
     entries: dict[tuple[str, int], str] = {}
@@ -626,11 +653,23 @@ def _stop_alone(sentence: Sentence, c: _Concepts) -> bool:
     """A "stop" in a clause of at most three words besides politeness and the person:
     "Okamžite to zastavte, inak ..." ("stop it at once, or ...")."""
     filler = {p for k in ("please", "self", "polite") for p in c.pos.get(k, ())}
+    wants = {c.clause[p] for p in c.free.get("want", ())}
+    ours = {c.clause[p] for k in _OURS for p in c.pos.get(k, ())}
     for p in c.free.get("stop", ()):
         words = [i for i in range(len(sentence.words)) if c.clause[i] == c.clause[p] and i not in filler]
-        if len(words) <= 3:
+        if len(words) > 3:
+            continue
+        # "Szeretnénk abbahagyni, hogy éjjel én válaszolgatok" (we'd like to stop answering
+        # customers at night myself): a wish to stop told in the next clause, which names
+        # nothing of ours, is the person's own plan
+        told_after = any(cl > c.clause[p] for cl in set(c.clause)) and not any(cl > c.clause[p] for cl in ours)
+        if not (c.clause[p] in wants and told_after):
             return True
     return False
+
+
+# what a clause names when it is about our mail
+_OURS = ("contact", "mail", "spam", "receive", "complain", "authority", "law", "more")
 
 
 def _wants_no_contact(c: _Concepts) -> bool:
