@@ -6,6 +6,8 @@ check runs before any phrase is looked for.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 
@@ -52,9 +54,32 @@ def detect_auto_reply(msg: Message, subject: str, rules: ReplyRules) -> AutoRepl
         )
     folded = fold(subject).strip()
     stripped = rules.reply_prefix.sub("", folded) if rules.reply_prefix else folded
+    gate = _subject_gate(rules.out_of_office)
+    if gate is not None and not gate.match(folded) and (stripped == folded or not gate.match(stripped)):
+        return None
     for language, pattern in rules.out_of_office:
         for candidate in (folded, stripped):
             m = pattern.match(candidate)
             if m:
                 return AutoReply(m.group(0).strip(" :-–[]()|"), "subject", language)
     return None
+
+
+_gate: tuple[object, re.Pattern[str] | None] = (None, None)  # (the patterns it was built for, gate)
+
+
+def _subject_gate(patterns: Sequence[tuple[str, re.Pattern[str]]]) -> re.Pattern[str] | None:
+    """All languages' absence subjects as one pattern: most subjects match none of them, and
+    one match of it answers for the few dozen (None when they cannot be joined)."""
+    global _gate
+    built_for, gate = _gate
+    if built_for is not patterns:
+        gate = None
+        flags = {p.flags for _, p in patterns}
+        if len(flags) == 1 and not any(p.groups for _, p in patterns):
+            try:
+                gate = re.compile("|".join(f"(?:{p.pattern})" for _, p in patterns), flags.pop())
+            except re.error:
+                gate = None
+        _gate = (patterns, gate)
+    return gate

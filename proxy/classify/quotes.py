@@ -10,6 +10,7 @@ footer.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,21 @@ def _line_ends(patterns: Iterable[str]) -> tuple[frozenset[str], str] | None:
     return frozenset(last), "".join(sorted(trailing))
 
 
+def _anchored(patterns: Sequence[str]) -> bool:
+    """Whether each pattern can only match at the start of a text ("^On ... wrote:$"), so
+    that their alternation need not be tried at every position of every line."""
+    if _sre is None or not patterns:  # pragma: no cover - another Python's internals
+        return False
+    for pattern in patterns:
+        try:
+            items = list(_sre.parse(pattern, re.IGNORECASE))
+        except Exception:  # compiled elsewhere, where its error is told
+            return False
+        if not items or items[0] != (_sre.AT, _sre.AT_BEGINNING):
+            return False
+    return True
+
+
 def _may_end_line(line: str, ends: tuple[frozenset[str], str] | None) -> bool:
     if ends is None:
         return True
@@ -110,6 +126,7 @@ class QuoteRules:
     header_from: frozenset[str] = frozenset({"from"})
     header_sent: frozenset[str] = frozenset({"sent", "date"})
     attribution_line_ends: tuple[frozenset[str], str] | None = None  # see _line_ends
+    attribution_anchored: bool = False  # every attribution pattern starts with "^": match, not search
 
     @classmethod
     def build(
@@ -120,9 +137,11 @@ class QuoteRules:
         header_from: Iterable[str],
         header_sent: Iterable[str],
     ) -> QuoteRules:
+        attribution = list(attribution)
         attribution_line = list(attribution_line)
         return cls(
             attribution=_combine(attribution),
+            attribution_anchored=_anchored(attribution),
             attribution_line=_combine(attribution_line),
             attribution_line_ends=_line_ends(attribution_line),
             separators=_combine([GENERIC_SEPARATOR, *separators]),
@@ -179,7 +198,7 @@ def _looks_like_attribution(text: str, quoted_next: bool) -> bool:
     """A client's line above a quote, by shape alone: it ends in ":" and carries an address
     with a date or time ("Jane <jane@x> escreveu no dia 12/11/2026 à(s) 10:42:"), or, right
     above ">" quoting, a date with a time ("Le 12/11/2026 à 10:42, Jane a écrit :")."""
-    if len(text) > _MAX_ATTRIBUTION_LINE or not _ENDS_COLON.search(text):
+    if len(text) > _MAX_ATTRIBUTION_LINE or (":" not in text and "：" not in text) or not _ENDS_COLON.search(text):
         return False
     dated = bool(_YEAR.search(text) or _NUMERIC_DATE.search(text))
     if _ADDRESS.search(text):
@@ -207,16 +226,22 @@ def _generic_header_block_at(lines: Sequence[str], i: int) -> bool:
     return labels >= 3 and address and dated
 
 
-def _quoted_from(lines: Sequence[str]) -> list[bool]:
-    """For each line index (and one past the end): is the first non-blank line from there on ">" quoting?"""
-    quoted = [False] * (len(lines) + 1)
-    for i in range(len(lines) - 1, -1, -1):
-        stripped = lines[i].strip()
-        quoted[i] = stripped.startswith(">") if stripped else quoted[i + 1]
-    return quoted
+class _QuotedFrom:
+    """For a line index (up to one past the end): is the first non-blank line from there on
+    ">" quoting?  Worked out when asked: a reply ends long before its quoted original does."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self._lines = lines
+
+    def __getitem__(self, i: int) -> bool:
+        for line in itertools.islice(self._lines, i, None):
+            stripped = line.strip()
+            if stripped:
+                return stripped.startswith(">")
+        return False
 
 
-def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from: Sequence[bool]) -> int:
+def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from: _QuotedFrom) -> int:
     """How many lines an attribution starting at line i spans (0 if none).
 
     Gmail wraps long attributions ("On Tue, ... Jane <" / "jane@example.com> wrote:"), so
@@ -227,14 +252,15 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from
     line = lines[i].strip()
     if len(line) > _MAX_ATTRIBUTION_LINE:
         return 0
-    if rules.attribution is not None and rules.attribution.search(line):
+    whole = rules.attribution
+    find = None if whole is None else whole.match if rules.attribution_anchored else whole.search
+    if find is not None and find(line):
         return 1
     pattern = rules.attribution_line
     if pattern is not None and _may_end_line(line, rules.attribution_line_ends) and pattern.search(line):
         return 1
     if _looks_like_attribution(line, quoted_from[i + 1]):
         return 1
-    whole = rules.attribution
     parts = [line]
     for k, nxt in enumerate(lines[i + 1 : i + 3], start=2):
         stripped = nxt.strip()
@@ -242,8 +268,8 @@ def _attribution_at(lines: Sequence[str], i: int, rules: QuoteRules, quoted_from
             break
         parts.append(stripped)
         joined = " ".join(parts)
-        if whole is not None and whole.search(joined):
-            return 0 if any(whole.search(t) for t in _later_joins(parts)) else len(parts)
+        if find is not None and find(joined):
+            return 0 if any(find(t) for t in _later_joins(parts)) else len(parts)
         quoted = quoted_from[i + k]
         if _looks_like_attribution(joined, quoted) and not _ENDS_SENTENCE.search(parts[0]):
             return 0 if any(_looks_like_attribution(t, quoted) for t in _later_joins(parts)) else len(parts)
@@ -265,10 +291,17 @@ def _fingerprint_pattern(footer_fingerprints: tuple[str, ...]) -> re.Pattern[str
     return re.compile("(?<![^ ])(?:" + "|".join(re.escape(f) for f in phrases) + ")(?![^ ])")
 
 
+@functools.lru_cache(maxsize=8192)
+def _normalized(line: str) -> str:
+    """A line as the footer phrases are searched in: our footer and the clients' attribution
+    lines come back with reply after reply."""
+    return normalize(line)
+
+
 def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Sequence[str] = ()) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     fingerprints = _fingerprint_pattern(tuple(footer_fingerprints))
-    quoted_from = _quoted_from(lines)
+    quoted_from = _QuotedFrom(lines)
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -283,7 +316,7 @@ def strip_quoted(text: str, rules: QuoteRules = GENERIC, footer_fingerprints: Se
             continue
         if line.rstrip() == "--" or line == "-- ":
             break
-        if fingerprints is not None and fingerprints.search(normalize(stripped)):
+        if fingerprints is not None and fingerprints.search(_normalized(stripped)):
             break
         if rules.separators is not None and rules.separators.match(stripped):
             break
