@@ -151,3 +151,27 @@ def test_tags_are_kept_for_a_second_reader_and_dropped_with_new_word_lists() -> 
     other = ReplyRules.compile(load_reply_words(SHIPPED_RULES / "replies")).lexicon
     assert intent.tag(sentence, other, None, "en") is not first
     assert intent.tag(sentence, other, None, "en").at == first.at
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a removal negated, however the "off" is said, asks to stay
+        ("Nehmen Sie uns bitte nicht von der Liste, wir lesen mit.", "none"),
+        ("Schrap ons niet uit de lijst, we lezen mee.", "none"),
+        ("Ta inte bort mig från listan, jag läser den gärna.", "none"),
+        ("Please don't take us off the list, we like the updates.", "none"),
+        ("Nie usuwajcie nas z listy, to jest przydatne.", "none"),
+        # "not X but Y": what to send or to whom, corrected
+        ("Don't send me the brochure, but the price list.", "none"),
+        ("Niet naar mij sturen, maar naar de inkoop.", "none"),
+        ("Nepište mně, ale kolegovi z nákupu.", "none"),
+        ("Schicken Sie mir die Unterlagen bitte nicht per Post, sondern per Mail.", "none"),
+        # no more of it, or a request after the "but", is no correction
+        ("Please don't send me any more emails, but thank you for the offer.", "opt-out"),
+        ("Please don't write to me again, but I wish you luck.", "opt-out"),
+        ("Schicken Sie mir keine Werbung, sondern löschen Sie meine Adresse.", "opt-out"),
+    ],
+)
+def test_a_negated_removal_and_not_x_but_y_ask_nothing(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -479,7 +479,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
             return "opt-out", "asks to be removed"
     if asking and c.told("unsubscribe"):
         return "opt-out", "asks to be unsubscribed"
-    if asking and c.has("away") and c.has("list") and person:
+    if asking and c.has("away") and c.has("list") and person and not _kept_on(c):
         return "opt-out", "asks to be taken off the list"
     if c.has("away") and c.has("store") and c.has("completely") and c.has("address", "data", "self"):
         return "erasure", "asks to be deleted from all records"
@@ -623,6 +623,8 @@ def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     if not negated:
         return False
     first = min(c.clause[p] for p in negated)
+    if _corrects(c, first):
+        return True
     negs = {c.clause[p] for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
     contacts = {c.clause[p] for p in c.free.get("contact", ())}
     buts = {c.clause[p] + 0.25 for p in c.pos.get("but", ())}  # the words after "but"
@@ -698,6 +700,34 @@ def _removed_a_mail(c: _Concepts) -> bool:
     own = {c.clause[p] for p in c.pos.get("self", ())} - past
     targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
     return not any(c.clause[p] in verb_clauses or c.clause[p] in own for p in targets)
+
+
+def _kept_on(c: _Concepts) -> bool:
+    """ "Ta inte bort mig från listan", "Nehmen Sie uns bitte nicht von der Liste": a negated
+    removal, or a negation in the clause of "off" that negates nothing else there, asks to
+    stay on the list."""
+    if c.neg("remove", "unsubscribe", "delete"):
+        return True
+    negs = [p for k in ("negation", "negation_after") for p in c.pos.get(k, ())]
+    negated = {c.clause[p] for v in c.negated.values() for p in v}
+    return any(c.clause[n] == c.clause[a] and c.clause[n] not in negated for n in negs for a in c.pos["away"])
+
+
+def _corrects(c: _Concepts, first: float) -> bool:
+    """ "Don't send me the brochure, but the price list", "niet naar mij sturen, maar naar de
+    inkoop": after a negated contact with no "any more", a "but" clause that names something
+    or someone else and asks, refuses, thanks and negates nothing corrects what to send or to
+    whom, it asks nothing.  Not "please don't send me any more emails, but thank you"."""
+    if c.has("more", "spam"):
+        return False
+    buts = {c.clause[p] + 0.25 for p in c.pos.get("but", ())}
+    closing = {
+        c.clause[p]
+        for k in ("negation", "negation_after", "polite", "remove", "delete", "unsubscribe", "stop", "refusal",
+                  "complain", "authority", "law", "object", "request")
+        for p in c.pos.get(k, ())
+    }  # fmt: skip
+    return any(cl > first and cl not in closing for cl in buts)
 
 
 def _forbids_more(c: _Concepts) -> bool:
