@@ -34,7 +34,17 @@ deleting what the person sent by mistake, or "them" and a list with nobody addre
 things ("delete the attachment I sent you", "you can delete them one at a time"); "stop"
 needs contact in its own clause ("we stopped working with them, so email me"); "don't write
 to me, write to my colleague" is a referral; a wish in front of a negated contact is a
-request whatever the negation attached to ("wir möchten nicht kontaktiert werden").
+request whatever the negation attached to ("wir möchten nicht kontaktiert werden").  A
+complaint told in a clause that reports the past is what happened ("we complained to the CNIL
+about another firm last year"), unless that clause names our mail.  A question word
+(``question``: "can my team", "how do your customers") makes a question about the product
+whoever it names; a removal from a thread, a copy or a document (``thread``: "remove item 3
+from the offer, we don't need it") is none from our mailing, and the need refused beside it is
+the item's; a negated removal asks to stay ("nehmen Sie uns bitte nicht von der Liste"), and
+"not X but Y" without "any more" corrects what to send or to whom ("niet naar mij, maar naar
+de inkoop").  A negated contact that leads its sentence with "any more" is addressed to us
+("Don't send any more offers"); a wish to stop followed by what the person will stop doing is
+their own plan ("Szeretnénk abbahagyni, hogy ...").
 Russian, Ukrainian and Bulgarian typed in Latin letters are read by a rough skeleton of
 their words, only in plain-ASCII sentences of replies in no language or a Slavic one.
 
