@@ -175,3 +175,24 @@ def test_tags_are_kept_for_a_second_reader_and_dropped_with_new_word_lists() -> 
 )
 def test_a_negated_removal_and_not_x_but_y_ask_nothing(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a wish to be removed, the person unnamed
+        ("I'd like to be removed.", "opt-out"),
+        ("We wish to be removed.", "opt-out"),
+        ("Ich möchte gelöscht werden.", "opt-out"),
+        ("Ik wil graag verwijderd worden.", "opt-out"),
+        ("Chciałbym zostać usunięty.", "opt-out"),
+        ("Chtěl bych být odstraněn.", "opt-out"),
+        # a wish to remove a thing
+        ("I would like to remove the duplicates in our CRM before the import.", "none"),
+        ("We want to delete it.", "none"),
+        ("Ich möchte das Feld löschen.", "none"),
+        ("Wir möchten alte Rechnungen automatisch löschen.", "none"),
+    ],
+)
+def test_a_wish_to_be_removed_needs_no_me(body: str, kind: str) -> None:
+    assert judged(body) == kind

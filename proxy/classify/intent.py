@@ -485,7 +485,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
             return "opt-out", "asks to be removed from the list"
         if deleting and (c.has("store") or (previous is not None and previous.has("data")) or c.has("law")):
             return "erasure", "asks for their data to be deleted"
-        if (target and addressed) or c.has("store") or _short(sentence, c):
+        if (target and addressed) or c.has("store") or _short(sentence, c) or _wishes_removal(sentence, c):
             return "opt-out", "asks to be removed"
     if asking and c.told("unsubscribe"):
         return "opt-out", "asks to be unsubscribed"
@@ -710,6 +710,35 @@ def _removed_a_mail(c: _Concepts) -> bool:
     own = {c.clause[p] for p in c.pos.get("self", ())} - past
     targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
     return not any(c.clause[p] in verb_clauses or c.clause[p] in own for p in targets)
+
+
+def _wishes_removal(sentence: Sentence, c: _Concepts) -> bool:
+    """ "I'd like to be removed", "Ich möchte gelöscht werden", "Chtěl bych být odstraněn":
+    a wish before the removing verb with at most two short words besides in its clause ("to
+    be", "werden", "bych být") is the person's own removal; "I would like to remove the
+    duplicates in our CRM" names what is removed, "Ich möchte das Feld löschen" a thing (a
+    capitalised word after the first: a noun or a name), "remove them" someone else."""
+    if c.has("them", "mail", "thread", "list", "address", "data", "store"):
+        return False
+    known = {p for k in ("want", "please", "polite", "self", "more") for p in c.pos.get(k, ())}
+    verbs = [p for k in ("remove", "delete") for p in c.free.get(k, ())]
+    marked = set(c.pos.get("past", ())) - set(verbs)  # the participle itself may look past
+    for v in verbs:
+        clause = [i for i in range(len(sentence.words)) if c.clause[i] == c.clause[v]]
+        objects = set(c.pos.get("polite", ()))  # "we want to delete it"
+        if any(i in marked or (i > v and i in objects) for i in clause):
+            continue
+        if not any(w < v and c.clause[w] == c.clause[v] for w in c.free.get("want", ())):
+            continue
+        others = [sentence.words[i] for i in clause if i != v and i not in known and len(sentence.words[i]) > 2]
+        if len(others) <= 2 and all(len(w) <= 6 for w in others) and not _names_a_noun(sentence.text):
+            return True
+    return False
+
+
+def _names_a_noun(text: str) -> bool:
+    """A capitalised word after the first (not "I"): a German noun, a name."""
+    return any(w[:1].isupper() and w != "I" and not w.startswith("I'") for w in text.split()[1:])
 
 
 def _kept_on(c: _Concepts) -> bool:
