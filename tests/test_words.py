@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.classify.textnorm import fold
-from proxy.classify.words import Lexicon, romanized
+from proxy.classify.words import Entry, Lexicon, parse_entry, romanized, tokens
 
 
 def test_stems_of_every_length_are_found_and_other_beginnings_stop_early() -> None:
@@ -41,3 +41,71 @@ def test_word_parts_are_no_entries_of_their_own() -> None:
 def test_fold_of_ascii_text_is_lower_case_with_backticks_as_apostrophes() -> None:
     assert fold("Don`t STOP") == "don't stop"
     assert fold("Ärger ŁÓDŹ") == "arger lodz"
+
+
+def _typo_keys_by_all_deletions(lex: Lexicon, word: str) -> set[str]:
+    """Every beginning of the word (from 4 letters on), with and without one letter left out."""
+    keys = set()
+    for n in range(4, len(word) + 1):
+        head = word[:n]
+        keys.add(head)
+        keys.update(head[:i] + head[i + 1 :] for i in range(n))
+    return {k for k in keys if k in lex.fuzzy}
+
+
+def test_the_typo_walk_finds_every_key_that_trying_all_deletions_finds() -> None:
+    lex = Lexicon.build(
+        {"de": {"unsubscribe": ["abmelden", "austragen*"]}, "en": {"unsubscribe": ["unsubscribe*", "unsubscribing"]}},
+        ("unsubscribe",),
+    )
+    for word in ("abmleden", "abmeldne", "austargen", "ustragen", "unsubscirbe", "unsbscribe", "unsubscribeing",
+                 "abmelden", "zzzzzzzz", "unsubscribingg", "aabmelden"):  # fmt: skip
+        assert set(lex._typo_keys(word)) == _typo_keys_by_all_deletions(lex, word), word
+    assert lex.senses("abmleden") == (("de", "unsubscribe"),)
+    assert lex.senses("unsbscribe") == (("en", "unsubscribe"),)
+
+
+def test_many_phrases_of_one_first_word_come_in_the_word_lists_order() -> None:
+    phrases = [f"take ... off word{k}" for k in range(40)]
+    phrases[20] = "take me off"  # needs no word but the ones of its start
+    lex = Lexicon.build({"en": {"remove": phrases}}, ())
+    words = ["take", "me", "off", "word3", "word30"]
+    found = [e.text for _, _, e in lex.phrase_hits(words, 0, frozenset(words))]
+    assert found == [e.text for _, _, e in lex.phrase_hits(words, 0)]
+    assert found == ["take ... off word3", "take me off"]
+    words = ["take", "them", "off", "word30"]
+    assert [e.text for _, _, e in lex.phrase_hits(words, 0, frozenset(words))] == ["take ... off word30"]
+
+
+def test_a_one_word_elision_entry_meets_the_elided_word_of_a_text() -> None:
+    assert parse_entry("negation", "n'") == Entry("negation", ("n'",), "n'")
+    assert parse_entry("self", "m’") == Entry("self", ("m'",), "m’")
+    assert parse_entry("please", "tista'") == Entry("please", ("tista",), "tista'")  # a word, not an elision
+    assert tokens("N'envoyez plus rien") == ["n'", "envoyez", "plus", "rien"]
+
+
+def test_a_turkish_case_ending_after_an_apostrophe_leaves_the_name() -> None:
+    assert tokens("KVKK'ya aykırı, KVKK’ye göre") == ["kvkk", "aykiri", "kvkk", "gore"]
+    assert tokens("e-posta'yı silin") == ["e-posta", "silin"]
+    assert tokens("cos'è, dov'è, l'article, quelqu'un") == ["cos'", "e", "dov'", "e", "l'", "article", "quelquun"]
+
+
+def test_a_pronoun_fused_to_a_request_verb_is_the_person_it_is_about() -> None:
+    lex = Lexicon.build(
+        {
+            "it": {"remove": ["togli*", "rimuov*"], "delete": ["elimin*"], "contact": ["scriv*"]},
+            "es": {"delete": ["borr*"], "contact": ["escrib*"]},
+            "ro": {"remove": ["scoate*"], "delete": ["șterge*"]},
+        },
+        (),
+    )
+    assert ("it", "self") in lex.senses("toglimi")
+    assert ("it", "self") in lex.senses("eliminatemi")
+    assert ("it", "them") in lex.senses("rimuovetelo")
+    assert ("es", "self") in lex.senses(tokens("bórrame")[0])
+    assert ("es", "self") in lex.senses("escribirnos")
+    assert ("ro", "self") in lex.senses(tokens("scoateți-mă")[0])
+    assert ("ro", "self") in lex.senses(tokens("ștergeți-ne")[0])
+    assert ("ro", "them") in lex.senses(tokens("scoateți-l")[0])
+    assert lex.senses("eliminare") == (("it", "delete"),)  # no pronoun ending
+    assert ("it", "self") not in lex.senses("togliamo")

@@ -68,6 +68,9 @@ def _tokens(text: str) -> tuple[str, ...]:
         head, _, tail = word.partition("'")
         if tail in _CONTRACTION or (tail.split("'")[0] in _CONTRACTION and len(tail) <= 2):
             out.append(word.replace("'", ""))
+        elif tail in _CASE_ENDINGS and len(head) >= 3 and not head.endswith("qu"):
+            # Turkish writes a name's case ending after an apostrophe: "KVKK'ya", "e-posta'yı"
+            out.append(head)
         elif len(head) <= 4 and tail:
             out.append(head + "'")
             out.extend(tokens(tail))
@@ -75,6 +78,24 @@ def _tokens(text: str) -> tuple[str, ...]:
             out.append(word.replace("'", ""))
     return tuple(out)
 
+
+# Pronouns written as one word with the verb before them, by language (folded; the longer
+# ending first): "self" is the person writing (me, us), "them" someone else.
+_FUSED_PRONOUNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "it": (("gli", "them"), ("mi", "self"), ("ci", "self"), ("lo", "them"), ("la", "them"), ("li", "them"),
+           ("le", "them")),
+    "es": (("nos", "self"), ("los", "them"), ("las", "them"), ("les", "them"), ("me", "self"), ("lo", "them"),
+           ("la", "them"), ("le", "them")),
+    "ro": (("-ma", "self"), ("-ne", "self"), ("-le", "them"), ("-l", "them"), ("-o", "them"), ("-i", "them")),
+}  # fmt: skip
+_FUSED_VERBS = frozenset({"remove", "delete", "contact", "unsubscribe"})
+
+# Turkish case endings after an apostrophe (folded, two letters or more: a lone vowel after
+# an apostrophe is as often an Italian "cos'è" or "dov'è").
+_CASE_ENDINGS = frozenset({
+    "ya", "ye", "yi", "yu", "na", "ne", "ni", "nu", "in", "un", "nin", "nun", "da", "de", "ta", "te", "nda", "nde",
+    "dan", "den", "tan", "ten", "ndan", "nden", "la", "le", "yla", "yle", "lar", "ler", "daki", "deki", "taki", "teki",
+})  # fmt: skip
 
 GAP = "..."
 MAX_GAP = 3
@@ -116,6 +137,8 @@ def parse_entry(concept: str, text: str) -> Entry | None:
         found = tokens(raw.strip("*"))
         if not found:
             continue
+        if _elision(raw.strip("*"), found[-1]):
+            found[-1] += "'"  # "n'", "m'": the elided word as a text gives it ("n'envoyez")
         if lead:
             found[0] = "*" + found[0]
         pieces.extend(found[:-1])
@@ -125,6 +148,13 @@ def parse_entry(concept: str, text: str) -> Entry | None:
     while pieces and pieces[0] == GAP:
         pieces.pop(0)
     return Entry(concept, tuple(pieces), text) if pieces else None
+
+
+def _elision(raw: str, last: str) -> bool:
+    """Whether an entry ends in a short word and its apostrophe, as "n'" or "m'": the
+    apostrophe that tokens() keeps when a word follows it."""
+    folded = fold(raw)
+    return folded.endswith("'") and len(last) <= 4 and "'" not in last and folded[:-1].endswith(last)
 
 
 def _matches(piece: str, word: str) -> bool:
@@ -287,6 +317,8 @@ class Lexicon:
                 for lang, ends in self.past_endings.items():
                     if lang in verbs and any(word.endswith(e) and len(word) > len(e) + 3 for e in ends):
                         found.append((lang, "past"))
+        if found:
+            found.extend(self._fused_persons(word, found))
         if found and self.negation_infixes and self._infix_may_match(word):
             # "istemiyoruz", "göndermeyin": Turkish negates inside the verb
             tail = word[3:]
@@ -294,6 +326,21 @@ class Lexicon:
                 if infix in tail:
                     found = [(lg, NEGATED + c if lg in langs and c in NEGATABLE else c) for lg, c in found]
         return tuple(dict.fromkeys(found))
+
+    def _fused_persons(self, word: str, found: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Who a verb is about when the pronoun is fused to it ("toglimi", "cancellatemi",
+        "quitadme", "bórrame", "escribirme", "scoateți-mă", "ștergeți-l"): a known pronoun
+        ending of the language, after a stem that is one of its request verbs."""
+        out: list[tuple[str, str]] = []
+        langs = {lg for lg, c in found if c in _FUSED_VERBS and lg in _FUSED_PRONOUNS}
+        for lang in sorted(langs):
+            for ending, concept in _FUSED_PRONOUNS[lang]:
+                if word.endswith(ending) and len(word) - len(ending) >= 4:
+                    stem = word[: -len(ending)]
+                    if any(lg == lang and c in _FUSED_VERBS for lg, c in self._plain(stem)):
+                        out.append((lang, concept))
+                    break
+        return out
 
     def _infix_may_match(self, word: str) -> bool:
         """Whether any negation infix is in the word after its third letter: one search."""
