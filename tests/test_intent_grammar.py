@@ -196,3 +196,12 @@ def test_a_negated_removal_and_not_x_but_y_ask_nothing(body: str, kind: str) -> 
 )
 def test_a_wish_to_be_removed_needs_no_me(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+def test_the_body_is_read_once_for_a_second_reader() -> None:
+    text = "Please remove me from your list.\n\nBest regards,\nAnna Berg\n+44 20 7946 0000"
+    body, guess = intent.read_body(text, rules())
+    assert [s.text for s in body] == ["Please remove me from your list."] and guess == "en"
+    assert intent._read_body(text, rules())[1] is intent._read_body(text, rules())[1]
+    body.clear()  # the reader's own copy
+    assert intent.read_body(text, rules())[0] and judged(text) == "opt-out"

@@ -1080,11 +1080,34 @@ def _subject_request(subject: str, rules: ReplyRules, guess: str | None) -> Find
     return found
 
 
+_BODIES: dict[tuple[str, int], tuple[ReplyRules, str, tuple[Sentence, ...], str | None]] = {}
+_BODY_MEMO = 64
+
+
+def read_body(new_text: str, rules: ReplyRules) -> tuple[list[Sentence], str | None]:
+    """The sentences of what the person wrote (``person_text``, before a first name under the
+    text is dropped) and the language their words tell, kept for the last few texts so that
+    a second reader of the same reply costs a look-up."""
+    _, body, guess = _read_body(new_text, rules)
+    return list(body), guess
+
+
+def _read_body(new_text: str, rules: ReplyRules) -> tuple[str, tuple[Sentence, ...], str | None]:
+    key = (new_text, id(rules))
+    kept = _BODIES.get(key)
+    if kept is None or kept[0] is not rules:
+        if len(_BODIES) >= _BODY_MEMO:
+            _BODIES.clear()
+        text = person_text(new_text, rules)
+        body = tuple(sentences(text))
+        guess = guess_language([w for s in body for w in s.words], rules)
+        kept = _BODIES[key] = (rules, text, body, guess)
+    return kept[1], kept[2], kept[3]
+
+
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
-    text = person_text(new_text, rules)
-    body = sentences(text)
-    words = [w for s in body for w in s.words]
-    guess = guess_language(words, rules)
+    text, found, guess = _read_body(new_text, rules)
+    body = list(found)
     if len(body) > 1 and body[-1].line != body[-2].line and _is_name_line(body[-1], rules.lexicon, guess):
         body = body[:-1]
     findings = read_sentences(body, rules.lexicon, guess, rules.latin)
