@@ -205,3 +205,18 @@ def test_the_body_is_read_once_for_a_second_reader() -> None:
     assert intent._read_body(text, rules())[1] is intent._read_body(text, rules())[1]
     body.clear()  # the reader's own copy
     assert intent.read_body(text, rules())[0] and judged(text) == "opt-out"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # "call me" right after a negation, or a request carrying one, is forbidden, not offered
+        ("Ärge helistage mulle enam.", "opt-out"),
+        ("Älä soita minulle.", "opt-out"),
+        # in another clause or sentence it is still interest
+        ("No, call me tomorrow.", "none"),
+        ("Take me off your list, but call me next week about the demo.", "uncertain"),
+    ],
+)
+def test_a_sign_of_interest_right_after_a_negation_is_forbidden(body: str, kind: str) -> None:
+    assert judged(body) == kind

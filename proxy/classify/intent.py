@@ -573,14 +573,23 @@ def _conceded(c: _Concepts) -> bool:
 
 def _shown(c: _Concepts) -> list[int]:
     """Positions of signs of interest that count: not "thank you for your interest", not in
-    a clause that reports the past ("wir hatten letztes Jahr ein Gespräch mit einem Anbieter")
-    and not in one that refuses ("een demo heeft dus geen zin")."""
+    a clause that reports the past ("wir hatten letztes Jahr ein Gespräch mit einem Anbieter"),
+    not in one that refuses ("een demo heeft dus geen zin") and not right after a negation
+    ("ärge helistage mulle")."""
     found = c.free.get("positive", []) + ([] if _thanked(c) else c.free.get("interest", []))
     if not found:
         return found
     closed = c.past_clauses() | {c.clause[p] for k in ("refusal",) for p in c.pos.get(k, ())}
     closed |= {c.clause[p] for p in c.negated.get("interest", ())}
-    return [p for p in found if c.clause[p] not in closed]
+    # "Ärge helistage mulle", "Älä soita minulle": right after a negation or a request
+    # phrase that carries one, "call me" is what the person forbids
+    forbidding = {
+        p + 1
+        for k in ("negation", "request", "refusal")
+        for p in c.pos.get(k, ())
+        if p + 1 < len(c.clause) and c.clause[p + 1] == c.clause[p]
+    }
+    return [p for p in found if c.clause[p] not in closed and p not in forbidding]
 
 
 def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
