@@ -109,3 +109,15 @@ def test_a_pronoun_fused_to_a_request_verb_is_the_person_it_is_about() -> None:
     assert ("ro", "them") in lex.senses(tokens("scoateți-l")[0])
     assert lex.senses("eliminare") == (("it", "delete"),)  # no pronoun ending
     assert ("it", "self") not in lex.senses("togliamo")
+
+
+def test_a_short_stem_does_not_read_a_word_another_language_knows_as_something_else() -> None:
+    lex = Lexicon.build(
+        {"tr": {"delete": ["sil*"]}, "fi": {"but": ["silti"], "later": ["silloin"]}, "lv": {"data": ["dat*"]},
+         "es": {"data": ["datos"]}},
+        (),
+    )  # fmt: skip
+    assert lex.senses("silti") == (("fi", "but"),)
+    assert lex.senses("silloin") == (("fi", "later"),)
+    assert lex.senses("silin") == (("tr", "delete"),)
+    assert lex.senses("datos") == (("es", "data"), ("lv", "data"))  # the same concept: both readings stand

@@ -101,6 +101,7 @@ GAP = "..."
 MAX_GAP = 3
 MIN_STEM = 3  # phrase keys: shorter stems are never looked up
 MIN_TYPO = 7
+SHORT_STEM = 3  # stems this short meet words of other languages by chance
 PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop"})
 NEGATED = "not:"  # concept prefix of a word negated by its own prefix
 NEGATABLE = frozenset({"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail"})
@@ -148,6 +149,12 @@ def parse_entry(concept: str, text: str) -> Entry | None:
     while pieces and pieces[0] == GAP:
         pieces.pop(0)
     return Entry(concept, tuple(pieces), text) if pieces else None
+
+
+def _may_share(lang: str, concept: str, exact: Sequence[tuple[str, str]]) -> bool:
+    """Whether a stem's sense may stand beside the exact senses of a word: the stem's own
+    language knows the word too, or another language gives it the same concept."""
+    return any(lg == lang or c == concept for lg, c in exact)
 
 
 def _elision(raw: str, last: str) -> bool:
@@ -376,7 +383,8 @@ class Lexicon:
 
     def _plain(self, word: str) -> list[tuple[str, str]]:
         """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
-        found = list(self.exact.get(word, ()))
+        exact = self.exact.get(word, ())
+        found = list(exact)
         heads = self._stem_heads()
         stems = self.stems
         size = len(word)
@@ -386,7 +394,13 @@ class Lexicon:
             head = word[:n]
             if head not in heads:
                 break  # no longer stem starts so
-            found.extend(stems.get(head, ()))
+            senses = stems.get(head, ())
+            if exact and senses and n <= SHORT_STEM:
+                # A short stem of one language does not read a word that another language
+                # knows as a word meaning something else: Turkish "sil*" (delete) is no
+                # Finnish "silti" (still) or "silloin" (then).
+                senses = [(lg, c) for lg, c in senses if _may_share(lg, c, exact)]
+            found.extend(senses)
         return found
 
     def _stem_heads(self) -> frozenset[str]:
