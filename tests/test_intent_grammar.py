@@ -220,3 +220,20 @@ def test_the_body_is_read_once_for_a_second_reader() -> None:
 )
 def test_a_sign_of_interest_right_after_a_negation_is_forbidden(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negated wish with words of its own does not reach the next clause
+        ("Nem akarok tovább éjjel válaszolni a vásárlóknak, küldjenek árat.", "none"),
+        ("Ich möchte nicht, dass Sie mir weiter schreiben.", "opt-out"),
+        ("Nem akarom, hogy tovább írjanak nekem.", "opt-out"),
+        # please, the person, a list, a negation and "any more": kept out, whatever the verb
+        ("Vă rog să nu mă mai includeți în campaniile dumneavoastră.", "opt-out"),
+        ("Please don't put me in your campaigns any more.", "opt-out"),
+        ("Bitte fügen Sie mich nicht mehr zu Ihren Kampagnen hinzu.", "opt-out"),
+    ],
+)
+def test_what_a_negated_wish_reaches_and_being_kept_out_of_a_list(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -513,9 +513,11 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "asks not to be contacted"
     if asking and not left and _wants_no_contact(c) and not _refers_elsewhere(sentence, c):
         return "opt-out", "does not want to be contacted"
+    if asking and _kept_out(c):
+        return "opt-out", "asks for no more mail"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
-    if c.neg("want") and (c.has("mail", "contact", "receive") or _bare_more(sentence, c)):
+    if c.neg("want") and (_no_wish_for_ours(sentence, c) or _bare_more(sentence, c)):
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and (c.has("mail", "contact") or c.free_("want")) and not c.has("past"):
         # "Ich will das nicht mehr bekommen": a wish not to receive any more
@@ -789,6 +791,36 @@ def _forbids_more(c: _Concepts) -> bool:
         return False
     more = {c.clause[p] for p in c.pos.get("more", ())}
     return any(c.clause[p] == c.clause[lead] and c.clause[p] in more for p in c.negated.get("contact", ()))
+
+
+def _kept_out(c: _Concepts) -> bool:
+    """ "Vă rog să nu mă mai includeți în campaniile dumneavoastră", "please don't put me in
+    your campaigns any more": "please", the person, a list, a negation and "any more" in one
+    clause ask to be kept out of it, whatever the verb."""
+    if not c.has("please", "want") or not c.has("self"):
+        return False
+    negs = {c.clause[p] for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
+    more = {c.clause[p] for p in c.pos.get("more", ())}
+    return any(c.clause[p] in negs and c.clause[p] in more for p in c.pos.get("list", ()))
+
+
+def _no_wish_for_ours(sentence: Sentence, c: _Concepts) -> bool:
+    """A negated wish with our mail, contacting or receiving: in its own clause, or in a later
+    one when the wish has nothing of its own ("Ich möchte nicht, dass Sie mir weiter
+    schreiben"); a wish with words of its own ("Nem akarok tovább éjjel válaszolni a
+    vásárlóknak, küldjenek árat": I don't want to keep answering customers at night, send a
+    price) does not reach the next clause."""
+    known = {p for v in c.pos.values() for p in v}
+    ours = [p for k in ("mail", "contact", "receive") for p in c.pos.get(k, ())]
+    for w in c.negated.get("want", ()):
+        own = [
+            i
+            for i in range(w + 1, len(sentence.words))
+            if c.clause[i] == c.clause[w] and i not in known and len(sentence.words[i]) >= 3
+        ]
+        if any(c.clause[p] <= c.clause[w] or len(own) < 2 for p in ours):
+            return True
+    return False
 
 
 def _bare_more(sentence: Sentence, c: _Concepts) -> bool:
