@@ -133,9 +133,13 @@ def measure(
     return LatencyRun(samples, totals)
 
 
-def send_one(port: int, raw: bytes, recipient: str = "kontakt@firma.de") -> float:
-    """Seconds for one whole transaction (MAIL to the final reply), e.g. the 25 MB message."""
-    payload = dot_stuff(raw)
+def send_one(port: int, raw: bytes, recipient: str = "kontakt@firma.de", payload: bytes | None = None) -> float:
+    """Seconds for one whole transaction (MAIL to the final reply), e.g. the 25 MB message.
+
+    ``payload`` is ``dot_stuff(raw)`` made beforehand: stuffing 25 MB holds this process's
+    interpreter for tens of milliseconds, which a ``Probe`` thread running meanwhile would
+    count as the server's delay."""
+    payload = dot_stuff(raw) if payload is None else payload
     client = Client(port, timeout=600)
     try:
         total, _ = client.send(SENDER, recipient, payload)

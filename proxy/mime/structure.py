@@ -143,6 +143,24 @@ def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, 
     return headers, header_end, body_start
 
 
+# A search over a 25 MB body is done a megabyte at a time: one C call over the whole would
+# hold the interpreter for tens of milliseconds, and a worker thread doing it would stall
+# the event loop (every other client) as long.
+_WINDOW = 1 << 20
+
+
+def _find(raw: bytes, marker: bytes, pos: int, end: int) -> int:
+    if end - pos <= _WINDOW:
+        return raw.find(marker, pos, end)
+    reach = len(marker) - 1  # a match starting in one window may end in the next
+    while pos < end:
+        found = raw.find(marker, pos, min(end, pos + _WINDOW + reach))
+        if found >= 0:
+            return found
+        pos += _WINDOW
+    return -1
+
+
 def delimiters(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int, bool]]:
     """(delimiter start incl. preceding line break, start of the next line, is closing).
 
@@ -152,7 +170,7 @@ def delimiters(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[
     marker = b"--" + boundary
     found: list[tuple[int, int, bool]] = []
     pos = start
-    while (line := raw.find(marker, pos, end)) >= 0:
+    while (line := _find(raw, marker, pos, end)) >= 0:
         pos = line + 1
         if line == start:
             begin = line

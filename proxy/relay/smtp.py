@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import hmac
+import io
 import logging
 import platform
 import socket
@@ -346,13 +347,14 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None, facts: Data
 
     aiosmtpd reads DATA line by line into a list and joins it at the end: for a 25 MB
     attachment that is 300,000 awaits and the message held twice over.  Here the stream is
-    read in large pieces, ending at a ".\r\n" that starts a line; the pieces are joined once
-    and the dots undone with one pass, only when a piece has a line starting with one.  Lines
+    read in large pieces, ending at a ".\r\n" that starts a line; each piece is copied into one
+    buffer as it arrives (which then becomes the message without another copy), and the dots
+    are undone with one pass, only when a piece has a line starting with one.  Lines
     split only at CRLF, as in aiosmtpd, so a bare LF before a dot never ends the data.  Each
     piece is looked at as it arrives (line endings, dots), spread over the upload instead of
     passes over the whole message that would hold up every other client.
     """
-    pieces: list[bytes] = []
+    buffer = io.BytesIO()  # each piece copied in as it arrives; the buffer becomes the message
     size = 0
     tail = b"\r\n"  # the last two bytes read: DATA starts at the beginning of a line
     clean = True
@@ -367,22 +369,24 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None, facts: Data
         size += len(piece)
         tail = (tail + piece[-2:])[-2:]
         if limit is not None and size > limit + len(_END):
-            pieces.clear()  # still read to the end, but keep nothing
+            if buffer.tell():
+                buffer = io.BytesIO()  # still read to the end, but keep nothing
             if done:
                 break
             continue
         content = piece[: -len(_END)] if done else piece
         clean = clean and _clean_lines(content)
         dotted = dotted or content.startswith(b".") or b"\n." in content
-        pieces.append(content)
+        buffer.write(content)
+        del piece, content
         if done:
             break
     if facts is not None:
         facts.clean_lines = clean
     if limit is not None and size > limit + len(_END):
         return None
-    data = b"".join(pieces)
-    pieces.clear()
+    data = buffer.getvalue()  # no copy: the bytes share the buffer
+    del buffer
     if dotted:
         if data.startswith(b"."):
             data = data[1:]
