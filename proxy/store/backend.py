@@ -18,6 +18,7 @@ import functools
 import os
 import re
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -144,6 +145,11 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+# How long one task's look at the store files (see SqliteBackend._check) stands for its
+# next statements.
+CHECK_REUSE_SECONDS = 0.5
+
+
 class SqliteBackend(Backend):
     """One file, WAL mode; one connection per process shared by its coroutines."""
 
@@ -173,6 +179,8 @@ class SqliteBackend(Backend):
         self._companions: dict[str, tuple[int, int] | None] = {"-wal": None, "-shm": None}
         # The three names as strings, made once: this check runs before every statement.
         self._watched = [str(path), *(f"{path}{suffix}" for suffix in self._companions)]
+        self._checked_task: asyncio.Task[Any] | None = None
+        self._checked_at = 0.0
 
     def _check(self) -> None:
         """Fail closed when the connection is gone or the file, its WAL or its index was deleted or replaced.
@@ -184,6 +192,20 @@ class SqliteBackend(Backend):
             raise StoreError(f"store {self.path} is closed")
         if self._identity is None:
             return
+        # The statements of one task in quick succession (one SMTP session's RCPT lookups,
+        # plan and records) share one look at the files: three stat calls each would be a
+        # tenth of a message's CPU.  Another task (the next connection) looks again.
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop running: nothing to share the look with
+            task = None
+        now = time.monotonic()
+        if task is not None and task is self._checked_task and now - self._checked_at < CHECK_REUSE_SECONDS:
+            return
+        self._check_files()
+        self._checked_task, self._checked_at = task, now
+
+    def _check_files(self) -> None:
         main, *companions = self._watched
         if _file_identity(main) != self._identity:
             raise StoreError(f"store {self.path} was removed or replaced while in use; restart to use the new one")
