@@ -237,3 +237,19 @@ def test_a_sign_of_interest_right_after_a_negation_is_forbidden(body: str, kind:
 )
 def test_what_a_negated_wish_reaches_and_being_kept_out_of_a_list(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+def test_a_request_phrase_of_words_side_by_side_does_not_reach_over_a_comma() -> None:
+    from proxy.classify.words import Lexicon
+
+    lex = Lexicon.build(
+        {"pt": {"request": ["não voltem a"], "refusal": ["não obrigado"], "remove": ["tirem ... da"]}}, ()
+    )
+
+    def concepts(text: str) -> dict[str, list[int]]:
+        return intent.tag(intent.sentences(text)[0], lex).at.get("pt", {})
+
+    assert "request" not in concepts("Agora não, voltem a contactar em setembro.")
+    assert "request" in concepts("Não voltem a contactar.")
+    assert "refusal" in concepts("Não, obrigado.")  # a refusal may
+    assert "remove" in concepts("Tirem-me, por favor, da lista.")  # and so may a phrase with a gap

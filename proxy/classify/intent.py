@@ -25,7 +25,9 @@ lists the same phrase keeps its reading, and one that does not still reads its o
 not-request phrase of a language that shows nowhere else in the sentence leaves the reply's
 own language its reading (Polish "To spam." is not English "to spam"), and a one-word
 not-request entry silences that word in its language, and in every language when it is the
-reply's own ("im Spam-Ordner" in a German reply is no Polish "spam").
+reply's own ("im Spam-Ordner" in a German reply is no Polish "spam").  A request phrase of
+words side by side does not reach over a comma ("Agora não, voltem a contactar em setembro"),
+a refusal ("No, thanks") or a phrase with a gap may.
 
 What the person asks of us, not what they report or ask about: a clause that reports the
 past asks nothing; a question that names neither the person, a list nor an address and
@@ -68,7 +70,7 @@ from typing import Literal
 
 from proxy.classify.reply_rules import MAX_TEXT_CHARS, ReplyRules
 from proxy.classify.textnorm import fold, normalize
-from proxy.classify.words import NEGATED, Lexicon, is_cyrillic, skeleton, tokens
+from proxy.classify.words import GAP, NEGATED, Lexicon, is_cyrillic, skeleton, tokens
 
 Outcome = Literal["opt-out", "erasure", "uncertain", "none"]
 
@@ -239,6 +241,17 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
         hits = lex.phrase_hits(words, i, present)
         if not hits:
             continue
+        if any(sentence.clause[spots[-1]] != sentence.clause[i] for spots, _, _ in hits):
+            # a request phrase of words side by side does not reach over a comma ("Agora não,
+            # voltem a contactar em setembro" is no "não voltem a"); a refusal may ("No,
+            # thanks"), and so may one with a gap ("nehmen Sie mich, bitte, aus ...")
+            hits = [
+                h
+                for h in hits
+                if sentence.clause[h[0][-1]] == sentence.clause[i] or h[2].concept in _ACROSS or GAP in h[2].pieces
+            ]
+            if not hits:
+                continue
         first = list(per_word[i])
         added: list[tuple[str, str]] = []  # what the phrases at this word stand for
         for spots, lang, entry in hits:
@@ -862,6 +875,7 @@ def _thanked(c: _Concepts) -> bool:
 
 
 _REQUESTS = ("opt-out", "erasure")
+_ACROSS = frozenset({"refusal", "polite", "positive", "later", "not_request", "left", "doubt"})
 _TARGETS = frozenset({"data", "store", "list", "address"})
 EXPLICIT_REASONS = frozenset(
     {
