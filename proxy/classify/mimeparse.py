@@ -54,6 +54,19 @@ class ParsedMessage(Message):
         self.__dict__.pop("_proxy_state", None)  # the one change made in place
         super().replace_header(_name, _value)
 
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """The first header of that name, as Message.get gives it: each reader asks the
+        same few headers (Content-Type, Content-Transfer-Encoding, X-Autoreply, ...)."""
+        memo = self._memo()
+        key = ("get", name.lower())
+        value = memo.get(key, _UNSET)
+        if value is _UNSET:
+            value = super().get(name, _UNSET)
+            if value is not _UNSET and not isinstance(value, str):
+                return value  # a Header object (8-bit bytes): a new one for each caller
+            memo[key] = value
+        return failobj if value is _UNSET else value
+
     def get_content_type(self) -> str:
         memo = self._memo()
         ctype = memo.get("content-type")
