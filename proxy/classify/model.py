@@ -32,13 +32,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.classify.intent import Judgement, guess_language, latin_typed, person_text, sentences, tag
+from proxy.classify.intent import Judgement, latin_typed, read_body, tag
 from proxy.classify.reply_rules import ReplyRules
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "reply_model.json"
 FORMAT = 1
 
-MAX_CHARS = 4000  # a request is near the top; the rest of a long reply only costs time
 NEGATIONS = ("negation", "negation_after")
 NEAR = 3  # a negation this many words from a concept is read as bearing on it
 
@@ -56,8 +55,7 @@ def features(text: str, rules: ReplyRules) -> set[str]:
 def _per_sentence(text: str, rules: ReplyRules) -> dict[str, set[str]]:
     """Each sentence of what the person wrote (sign-off and disclaimer cut, as the grammar
     reads it) with its features, tagged with the same arguments as the grammar's reading."""
-    body = sentences(person_text(text[:MAX_CHARS], rules))
-    guess = guess_language([w for s in body for w in s.words], rules)
+    body, guess = read_body(text, rules)  # the grammar's own reading, kept for a second reader
     out: dict[str, set[str]] = {}
     for sentence in body:
         latin = rules.latin if latin_typed(sentence, guess) else None
