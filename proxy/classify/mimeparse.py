@@ -36,17 +36,18 @@ class ParsedMessage(Message):
     """
 
     def _memo(self) -> dict[Any, Any]:
-        state = self.__dict__.get("_proxy_state")
-        headers, payload = self._headers, self._payload  # type: ignore[attr-defined]
+        own = self.__dict__  # the instance's attributes, read without the class look-up
+        state = own.get("_proxy_state")
+        headers, payload = own["_headers"], own["_payload"]
         if (
             state is None
             or state[0] is not headers
             or state[1] != len(headers)
-            or state[2] != self._default_type  # type: ignore[attr-defined]
             or state[3] is not payload
+            or state[2] != own["_default_type"]
         ):
-            state = (headers, len(headers), self._default_type, payload, {})  # type: ignore[attr-defined]
-            self.__dict__["_proxy_state"] = state
+            state = (headers, len(headers), own["_default_type"], payload, {})
+            own["_proxy_state"] = state
         memo: dict[Any, Any] = state[4]
         return memo
 
@@ -406,10 +407,16 @@ def header(msg: Message, name: str) -> str:
     if not isinstance(msg, ParsedMessage):
         return _decoded_header(msg, name)
     memo = msg._memo()
-    key = ("header", name.lower())
-    text: str | None = memo.get(key)
+    texts: dict[str, str] | None = memo.get("headers")
+    if texts is None:
+        texts = memo["headers"] = {}
+    text = texts.get(name)  # as the callers spell it; then under its lower-case name
     if text is None:
-        text = memo[key] = _decoded_header(msg, name)
+        key = ("header", name.lower())
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = _decoded_header(msg, name)
+        texts[name] = text
     return text
 
 
