@@ -253,3 +253,23 @@ def test_a_request_phrase_of_words_side_by_side_does_not_reach_over_a_comma() ->
     assert "request" in concepts("Não voltem a contactar.")
     assert "refusal" in concepts("Não, obrigado.")  # a refusal may
     assert "remove" in concepts("Tirem-me, por favor, da lista.")  # and so may a phrase with a gap
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # what the person will do themselves is no request to us
+        ("I will delete my old account once we switch to you.", "none"),
+        ("We will unsubscribe our team from the old vendor's newsletter next week.", "none"),
+        ("We plan to delete our old mailing list and start fresh with your tool.", "none"),
+        ("Ich werde meinen alten Account löschen, sobald wir wechseln.", "none"),
+        ("We gaan onze oude mailinglijst verwijderen en willen met uw tool beginnen.", "none"),
+        # "please", a conditional wish or "no more" keep the request
+        ("We will be glad if you remove us from your list.", "opt-out"),
+        ("Ich werde Sie bitten, mich aus dem Verteiler zu nehmen.", "opt-out"),
+        ("I will delete any further emails unread, stop writing.", "opt-out"),
+        ("I will report you to the ICO if this continues.", "opt-out"),
+    ],
+)
+def test_what_the_person_will_do_themselves_is_no_request(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -482,6 +482,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     # thing, a thread or a copy is no removal from our mailing, and a need refused beside it
     # ("we don't need it") is the removed item's
     thing = _from_a_thing(c)
+    # "I will delete my old account once we switch to you": the person's own plan
+    asking = asking and not _own_plan(c)
     if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
         deleting = c.told("delete")
         if c.has("data") and not c.has("list"):
@@ -804,6 +806,20 @@ def _forbids_more(c: _Concepts) -> bool:
         return False
     more = {c.clause[p] for p in c.pos.get("more", ())}
     return any(c.clause[p] == c.clause[lead] and c.clause[p] in more for p in c.negated.get("contact", ()))
+
+
+def _own_plan(c: _Concepts) -> bool:
+    """ "We will unsubscribe our team from the old vendor's newsletter", "Ich werde meinen
+    alten Account löschen": a ``plan`` word just in front of the removing verb tells
+    what the person will do, unless they say "please" or want no more of our mail ("I will
+    delete any further emails unread" stays a refusal)."""
+    plans = c.pos.get("plan")
+    if not plans or c.has("please", "more", "spam"):
+        return False
+    verbs = [p for k in ("remove", "delete", "unsubscribe", "stop") for p in c.free.get(k, ())]
+    # the plan (its first word) governs the verb: at most four words between ("ich werde meinen alten Account
+    # löschen"), not "we will be glad if you remove us"
+    return any(p < v <= p + 5 and c.clause[p] == c.clause[v] for p in plans for v in verbs)
 
 
 def _kept_out(c: _Concepts) -> bool:

@@ -81,6 +81,7 @@ class LanguageWords:
     doubt: Words = ()
     left: Words = ()
     thread: Words = ()  # a thread, a copy, a document: taking something off it is no opt-out
+    plan: Words = ()  # "I will", "wir werden": what the person says they will do themselves
     question: Words = ()  # "how does your tool", "can my team": a question about how the product works
     past_endings: Words = ()
     # the rest of a reply
