@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from proxy.rules import ruleset
-from proxy.rules.ruleset import RulesError, load_rules
+from proxy.rules.ruleset import RulesError
+from proxy.rules.ruleset import load_rules as _load
+
+
+@pytest.fixture(autouse=True)
+def steady(tmp_path: Path, monkeypatch) -> None:
+    """A private copy of the shipped rules and a fixed code stamp: nothing else edits them meanwhile."""
+    shipped = tmp_path / "shipped"
+    shutil.copytree(ruleset.SHIPPED_RULES, shipped)
+    monkeypatch.setattr(ruleset, "_code_stamp", lambda: ["steady"])
+    monkeypatch.setattr(ruleset, "SHIPPED_RULES", shipped)
+
+
+def load_rules(user: Path | None, shipped: Path | None = None, cache: Path | None = None):  # type: ignore[no-untyped-def]
+    return _load(user, shipped or ruleset.SHIPPED_RULES, cache)
 
 
 def test_unchanged_files_come_from_the_cache_and_a_changed_file_is_read_again(tmp_path: Path, monkeypatch) -> None:
@@ -43,12 +58,20 @@ def test_a_cache_file_others_could_write_is_not_read(tmp_path: Path, monkeypatch
 
 
 def test_missing_shipped_file_is_an_error_even_with_a_cache(tmp_path: Path) -> None:
-    shipped = tmp_path / "shipped"
-    import shutil
-
-    shutil.copytree(ruleset.SHIPPED_RULES, shipped)
+    shipped = ruleset.SHIPPED_RULES
     cache = tmp_path / "cache"
     load_rules(None, shipped, cache)
     (shipped / "trackers.yaml").write_text("")
     with pytest.raises(RulesError, match="empty"):
         load_rules(None, shipped, cache)
+
+
+def test_two_rule_folders_without_files_share_the_entry_and_name_their_own_folder(tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    load_rules(one, cache=cache)
+    monkeypatch.setattr(ruleset, "_load_rules", lambda *a: (_ for _ in ()).throw(AssertionError("read again")))
+    rules = load_rules(two, cache=cache)
+    assert rules.sources["replies"] == str(two / ruleset.REPLIES_DIR)

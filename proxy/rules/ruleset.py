@@ -12,6 +12,7 @@ remembers the errors for ``status``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -137,7 +138,9 @@ def load_rules(user_dir: Path | None = None, shipped: Path = SHIPPED_RULES, cach
     if cache is not None and key is not None:
         cached = _read_cache(cache, key)
         if cached is not None:
-            return cached
+            # The one place the user's folder shows without a file of the user's in it.
+            replies = str(user_dir / REPLIES_DIR if user_dir else shipped / REPLIES_DIR)
+            return dataclasses.replace(cached, sources={**cached.sources, "replies": replies})
     rules = _load_rules(user_dir, shipped)
     if cache is not None and key is not None:
         _write_cache(cache, key, rules)
@@ -189,8 +192,9 @@ def _code_stamp() -> list[str]:
 
 
 def _cache_key(user_dir: Path | None, shipped: Path) -> str | None:
-    """A digest of every rule file's name and content (and which user files exist), and of
-    the code; None when a file cannot be read (then the files are simply loaded)."""
+    """A digest of every rule file's name and content (the user's files included: a user
+    folder without any shares the shipped rules' entry), and of the code; None when a file
+    cannot be read (then the files are simply loaded)."""
     digest = hashlib.sha256()
     try:
         for line in _code_stamp():
@@ -199,7 +203,6 @@ def _cache_key(user_dir: Path | None, shipped: Path) -> str | None:
         paths = [*rule_file_paths(shipped, user_dir).values(), *reply_files(shipped / REPLIES_DIR, user_replies)]
         for path in paths:
             digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-        digest.update(f"user={user_dir}".encode())
     except OSError:
         return None
     return digest.hexdigest()
