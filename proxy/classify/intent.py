@@ -46,7 +46,11 @@ the item's; a negated removal asks to stay ("nehmen Sie uns bitte nicht von der 
 "not X but Y" without "any more" corrects what to send or to whom ("niet naar mij, maar naar
 de inkoop").  A negated contact that leads its sentence with "any more" is addressed to us
 ("Don't send any more offers"); a wish to stop followed by what the person will stop doing is
-their own plan ("Szeretnénk abbahagyni, hogy ...").
+their own plan ("Szeretnénk abbahagyni, hogy ..."), and so is a removal right after a
+``plan`` word ("I will delete my old account once we switch to you").  A wish before a
+removing verb with only a few short words besides is the person's own removal ("Ich möchte
+gelöscht werden"); "please", the person, a list, a negation and "any more" in one clause ask
+to be kept out of it whatever the verb; "call me" right after a negation is forbidden.
 Russian, Ukrainian and Bulgarian typed in Latin letters are read by a rough skeleton of
 their words, only in plain-ASCII sentences of replies in no language or a Slavic one.
 
