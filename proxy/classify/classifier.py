@@ -14,7 +14,6 @@ from proxy.classify.autoreply import AutoReply, detect_auto_reply
 from proxy.classify.bounce import could_be_report, parse_bounce
 from proxy.classify.complaints import parse_complaint
 from proxy.classify.intent import auto_reply_phrase, judge
-from proxy.classify.model import second_opinion
 from proxy.classify.reader import reply_from_message
 from proxy.classify.reply_rules import ReplyRules
 from proxy.classify.verdicts import Kind, Verdict
@@ -84,7 +83,6 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
             if own is not None:
                 reason = f"{found.reason}, but the sentence also reads as an absence notice ({own[0]!r})"
                 found = dataclasses.replace(found, outcome="uncertain", reason=reason)
-    found = second_opinion(found, reply.new_text, rules)
     addresses = (sender,) if sender and found.outcome != "none" else ()
     return Verdict(
         found.outcome,
