@@ -8,6 +8,8 @@ gdpr-proxy export ADDRESS [--output FILE] [--language CODE]
 gdpr-proxy forget ADDRESS        (or --pending: list erasure requests awaiting confirmation)
 gdpr-proxy purge [--dry-run]
 gdpr-proxy register
+
+The rights modules are imported inside the commands that use them, so `serve` starts without them.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ from proxy.addresses import AddressError, AddressPolicy, normalise
 from proxy.cli.common import with_store
 from proxy.config.settings import Config
 from proxy.errors import UserError
-from proxy.rights import contacts_csv as contact_csv
-from proxy.rights.register import register_markdown
-from proxy.rights.subject_rights import export_personal_data, files_mentioning, forget, purge, retention_of
-from proxy.rules.answers import load_answers
 from proxy.schema import SchemaError
 from proxy.store import Store
 from proxy.store.contacts import ConsentKind, ConsentValue
@@ -67,6 +65,8 @@ async def _refuse_erased(store: Store, address: str) -> None:
 
 
 def cmd_contacts_import(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rights import contacts_csv as contact_csv
+
     path = Path(args.file)
     mapping = contact_csv.parse_mapping(args.map or [])
     parsed = contact_csv.read_contacts_csv(path, config.addresses.policy, mapping)
@@ -158,6 +158,9 @@ def cmd_consent(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rights.subject_rights import export_personal_data
+    from proxy.rules.answers import load_answers
+
     address = normalised(args.address, config.addresses.policy)
     try:
         answers = load_answers(config.user_rules_path)
@@ -178,6 +181,8 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_forget(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rights.subject_rights import files_mentioning, forget
+
     async def pending(store: Store) -> int:
         requests = await store.pending_erasure_requests()
         for r in requests:
@@ -209,6 +214,8 @@ def cmd_forget(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rights.subject_rights import purge, retention_of
+
     async def work(store: Store) -> int:
         report = await purge(store, retention_of(config), dry_run=args.dry_run)
         for line in report.lines():
@@ -219,6 +226,9 @@ def cmd_purge(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_register(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rights.register import register_markdown
+    from proxy.rights.subject_rights import retention_of
+
     sys.stdout.write(register_markdown(config, retention_of(config)))
     return 0
 

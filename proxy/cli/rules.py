@@ -1,4 +1,7 @@
-"""CLI commands about rules: preview, rules check, rules explain."""
+"""CLI commands about rules: preview, rules check, rules explain.
+
+The preview and report modules are imported inside the commands that use them, so `serve` starts without them.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from typing import Any
 from proxy.cli.common import read_message_file
 from proxy.config.settings import Config
 from proxy.errors import UserError
-from proxy.relay.preview import explain_recipient, preview_message
-from proxy.rules.replies import reply_rules_report
 from proxy.rules.ruleset import SHIPPED_RULES, RuleHolder, rule_file_paths
 from proxy.store import open_store
 
 
 def cmd_preview(args: argparse.Namespace, config: Config) -> int:
+    from proxy.relay.preview import preview_message
+
     rules = RuleHolder(config.user_rules_path).current
     raw = read_message_file(args.message)
 
@@ -42,6 +45,8 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace, config: Config) -> int:
+    from proxy.rules.replies import reply_rules_report
+
     holder = RuleHolder(config.user_rules_path)  # raises RulesError with file, line and key
     for _name, path in sorted(rule_file_paths(SHIPPED_RULES, config.user_rules_path).items()):
         origin = "yours" if not str(path).startswith(str(SHIPPED_RULES)) else "shipped"
@@ -53,6 +58,8 @@ def cmd_rules_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
+    from proxy.relay.preview import explain_recipient
+
     rules = RuleHolder(config.user_rules_path).current
 
     async def work() -> int:

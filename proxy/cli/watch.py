@@ -1,4 +1,7 @@
-"""CLI commands of the reply watcher: watch, classify, review."""
+"""CLI commands of the reply watcher: watch, classify, review.
+
+The classifier is imported inside the command that uses it, so `serve` starts without it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,9 @@ import signal
 import sys
 from typing import Any
 
-from proxy.classify.classifier import classify
 from proxy.cli.common import read_message_file
 from proxy.config.settings import Config
 from proxy.errors import UserError
-from proxy.rights.subject_rights import forget
 from proxy.rules.ruleset import RuleHolder
 from proxy.service.app import make_upstream
 from proxy.service.logs import setup_logging
@@ -22,6 +23,8 @@ from proxy.watcher.actions import make_watcher
 
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
+    from proxy.classify.classifier import classify
+
     rules = RuleHolder(config.user_rules_path).current
     raw = read_message_file(args.message)
     verdict = classify(raw, rules.reply_rules, rules.footer_fingerprints)
@@ -63,6 +66,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _review(config: Config, action: str | None, verdict_id: int | None) -> int:
+    from proxy.rights.subject_rights import forget
+
     store = await open_store(config)
     try:
         if action is None:

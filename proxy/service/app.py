@@ -17,7 +17,6 @@ from proxy.outbound.retry import RetryRunner
 from proxy.outbound.spool import Spool
 from proxy.outbound.upstream import CaptureMaildir, SmtpUpstream, Upstream
 from proxy.relay.smtp import RelayHandler, smtp_factory
-from proxy.rights.subject_rights import purge
 from proxy.rules.ruleset import RuleHolder
 from proxy.service import control
 from proxy.service import sd_notify as notify
@@ -26,8 +25,6 @@ from proxy.service.state import Service
 from proxy.service.status import announce, service_status, status_line
 from proxy.service.unsubscribe import start_endpoint
 from proxy.store import StoreError, open_store
-from proxy.watcher.actions import make_watcher
-from proxy.watcher.imap.decisions import MailboxDecisions
 
 log = logging.getLogger("gdpr_proxy.app")
 
@@ -89,6 +86,10 @@ async def start_service(config: Config, rules: RuleHolder | None = None) -> Serv
     service.tasks.append(loop.create_task(purge_daily(service)))
     service.tasks.append(loop.create_task(flush_counts_often(service)))
     if config.imap is not None:
+        # the reply reader is imported only where a mailbox is followed: start-up stays quick
+        from proxy.watcher.actions import make_watcher
+        from proxy.watcher.imap.decisions import MailboxDecisions
+
         service.watcher, processor = make_watcher(config, store, rules, upstream)
         processor.notices = notices  # sender-side delivery problems reach the user's INBOX too
         service.tasks.append(loop.create_task(service.watcher.run(service.stopping)))
@@ -118,6 +119,8 @@ async def flush_counts_often(service: Service, every: float = 2.0) -> None:
 
 async def purge_daily(service: Service, first_after: float = 60.0) -> None:
     """Apply the retention limits a minute after start, then once a day."""
+    from proxy.rights.subject_rights import purge  # needed a minute after start, not before listening
+
     delay = first_after
     while not service.stopping.is_set():
         try:
@@ -184,6 +187,7 @@ async def serve(config: Config, ready_message: bool = True) -> None:
     except control.ControlError as exc:
         await stop_service(service, drain_seconds=0)
         raise UserError(str(exc)) from None
+
     def on_rule_reload(ok: bool) -> None:
         notify.status(status_line(service))
         if not ok and service.handler.notices is not None:  # the user hears of it in the mail client
