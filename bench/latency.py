@@ -151,13 +151,16 @@ def send_one(port: int, raw: bytes, recipient: str = "kontakt@firma.de", payload
 class Probe:
     """Another client while the server is busy: new connections one after another, each a
     whole 5 KB transaction; every reply's wait (greeting, EHLO, MAIL, RCPT, DATA, end of
-    data, QUIT) is one sample.  Runs in a thread until ``stop`` is called."""
+    data, QUIT) is one sample.  ``own`` keeps the replies a forwarding server gives without
+    its upstream (all but the end of data), to tell its own stalls from the upstream's.
+    Runs in a thread until ``stop`` is called."""
 
     def __init__(self, port: int, raw: bytes, pause: float = 0.01) -> None:
         self.port = port
         self.payload = dot_stuff(raw)
         self.pause = pause
         self.samples: list[float] = []
+        self.own: list[float] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -171,12 +174,14 @@ class Probe:
         self._thread.join(60)
         return self.samples
 
-    def _timed(self, client: Client, line: bytes | None, expect: int = 2) -> None:
+    def _timed(self, client: Client, line: bytes | None, expect: int = 2, upstream: bool = False) -> None:
         started = time.perf_counter()
         if line is not None:
             client.sock.sendall(line)
         code, text = client.reply()
         self.samples.append(time.perf_counter() - started)
+        if not upstream:
+            self.own.append(self.samples[-1])
         if code // 100 != expect:
             raise SmtpError(text)
 
@@ -192,11 +197,12 @@ class Probe:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 client.reply()  # the greeting: timed from the connect
                 self.samples.append(time.perf_counter() - started)
+                self.own.append(self.samples[-1])
                 self._timed(client, b"EHLO probe.client\r\n")
                 self._timed(client, f"MAIL FROM:<{SENDER}>\r\n".encode())
                 self._timed(client, f"RCPT TO:<probe{n}@firma{n % 97}.de>\r\n".encode())
                 self._timed(client, b"DATA\r\n", expect=3)
-                self._timed(client, self.payload)
+                self._timed(client, self.payload, upstream=True)
                 self._timed(client, b"QUIT\r\n")
                 sock.close()
             except (OSError, SmtpError) as exc:

@@ -156,6 +156,7 @@ def test_probe_times_every_reply_of_another_client(tmp_path: Path, recording_ups
     assert len(samples) >= 7 and len(samples) % 7 == 0  # greeting, EHLO, MAIL, RCPT, DATA, end of data, QUIT
     assert all(0 < s < 5 for s in samples)
     assert len(recording_upstream.received) == len(samples) // 7
+    assert len(probe.own) == len(samples) // 7 * 6  # every reply but the end of data, which waits for the upstream
 
 
 @pytest.mark.skipif(
