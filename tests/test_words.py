@@ -24,6 +24,12 @@ def test_phrases_starting_with_a_stem_are_found_from_any_longer_word() -> None:
     assert lex.phrase_hits(words, 1) == []
 
 
+def test_starts_phrase_knows_exact_first_words_and_stem_heads() -> None:
+    lex = Lexicon.build({"de": {"remove": ["entfern* sie mich", "bitte ... raus"]}}, ())
+    assert lex.starts_phrase("entfernen") and lex.starts_phrase("entfern") and lex.starts_phrase("bitte")
+    assert not lex.starts_phrase("entfer") and not lex.starts_phrase("bitten") and not lex.starts_phrase("sie")
+
+
 def test_prefix_variants_apply_to_the_words_of_their_language_only() -> None:
     lex = Lexicon.build({"ga": {"remove": ["bain*"], "prefix_variants": ["mb > b"]}, "en": {"remove": ["mbain*"]}}, ())
     assert lex.senses("mbaint") == (("en", "remove"),)

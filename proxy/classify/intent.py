@@ -221,7 +221,9 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
             known = {lg for lg, _ in per_word[i]}
             per_word[i].extend((lg, c) for lg, c in latin.senses(shape) if lg not in known)
         present = frozenset(shapes)
-        for i in range(len(shapes)):
+        for i, shape in enumerate(shapes):
+            if not latin.starts_phrase(shape):
+                continue
             for spots, lang, entry in latin.phrase_hits(shapes, i, present):
                 per_word[i].append((lang, entry.concept))
                 covered.setdefault(lang, set()).update(spots)
@@ -232,7 +234,8 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
         _infix_negates_interest(words, per_word, lex)
     present = frozenset(words)
     one_word_not_request = any(c == "not_request" for senses in per_word for _, c in senses)
-    for i in range(len(words)):
+    starts_phrase = lex.starts_phrase
+    for i, word in enumerate(words):
         if one_word_not_request and any(c == "not_request" for _, c in per_word[i]):
             # a one-word not-request entry: that language does not read the word otherwise
             silenced = {lg for lg, c in per_word[i] if c == "not_request"}
@@ -242,6 +245,8 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
                 per_word[i] = []
             else:
                 per_word[i] = [(lg, c) for lg, c in per_word[i] if lg not in silenced]
+        if not starts_phrase(word):
+            continue
         hits = lex.phrase_hits(words, i, present)
         if not hits:
             continue
@@ -1059,10 +1064,12 @@ def _is_disclaimer(line: str, rules: ReplyRules) -> bool:
         return False
     words = tokens(line)
     present = frozenset(words)
-    return any(c == "disclaimers" for w in words for _, c in rules.notices.senses(w)) or any(
+    notices = rules.notices
+    return any(c == "disclaimers" for w in words for _, c in notices.senses(w)) or any(
         e.concept == "disclaimers"
-        for i in range(len(words))
-        for _, _, e in rules.notices.phrase_hits(words, i, present)
+        for i, w in enumerate(words)
+        if notices.starts_phrase(w)
+        for _, _, e in notices.phrase_hits(words, i, present)
     )
 
 
@@ -1092,6 +1099,8 @@ def auto_reply_phrase(text: str, rules: ReplyRules) -> tuple[str, str] | None:
         for code, concept in rules.notices.senses(word):
             if concept == "auto_reply":
                 return word, code
+        if not rules.notices.starts_phrase(word):
+            continue
         for _, code, entry in rules.notices.phrase_hits(words, i, present):
             if entry.concept == "auto_reply":
                 return entry.text, code

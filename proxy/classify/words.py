@@ -483,6 +483,14 @@ class Lexicon:
                     keys[key] = None
         return list(keys)
 
+    def starts_phrase(self, word: str) -> bool:
+        """Whether some multi-word entry may start at this word (as its exact first word or
+        under a stem of it): when not, ``phrase_hits`` at that word finds nothing."""
+        candidates = self._phrase_cache.get(word)
+        if candidates is None:
+            candidates = self._phrase_candidates(word)
+        return bool(candidates)
+
     def phrase_hits(
         self, words: Sequence[str], start: int, present: frozenset[str] | None = None
     ) -> list[tuple[tuple[int, ...], str, Entry]]:
