@@ -398,13 +398,14 @@ class _Concepts:
         return any(self.clause[p] not in past for p in self.negated.get(name, ()))
 
     def has(self, *names: str) -> bool:
-        return any(name in self.pos for name in names)
+        return not self.pos.keys().isdisjoint(names)
 
+    # free and negated hold no empty lists: a name there is a position there
     def free_(self, *names: str) -> bool:
-        return any(self.free.get(name) for name in names)
+        return not self.free.keys().isdisjoint(names)
 
     def neg(self, *names: str) -> bool:
-        return any(self.negated.get(name) for name in names)
+        return not self.negated.keys().isdisjoint(names)
 
 
 def _concepts(
@@ -941,10 +942,8 @@ def read_sentences(
         # Only the languages that know the most words of the sentence read it (and the
         # reply's language): a sentence in Croatian is not read with the Spanish lists,
         # which do not know its negations.
-        cover = {
-            lg: len({p for v in found.values() for p in v} | tagged.covered.get(lg, set()))
-            for lg, found in tagged.at.items()
-        }
+        covered = tagged.covered
+        cover = {lg: len(set(covered.get(lg, ())).union(*found.values())) for lg, found in tagged.at.items()}
         best_cover = max(cover.values(), default=0)
         if guess in cover and cover[guess] >= best_cover - 1:
             # the reply's language, and any that knows strictly more of the sentence's words
