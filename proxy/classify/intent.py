@@ -208,7 +208,7 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
 
 def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | None) -> _Tagged:
     words = sentence.words
-    per_word: list[list[tuple[str, str]]] = [list(lex.senses(w)) for w in words]
+    per_word = lex.senses_each(words)
     entries: dict[tuple[str, int], str] = {}
     covered: dict[str, set[int]] = {}  # per language: positions its phrases took up
     unknown = sum(1 for senses in per_word if not senses)

@@ -287,6 +287,16 @@ class Lexicon:
             self._cache[word] = result
         return result
 
+    def senses_each(self, words: Iterable[str]) -> list[list[tuple[str, str]]]:
+        """``list(senses(w))`` for each word, in one call: a sentence's words at once."""
+        cache = self._cache
+        senses = self.senses
+        out = []
+        for word in words:
+            found = cache.get(word)
+            out.append(list(senses(word) if found is None else found))
+        return out
+
     def _senses(self, word: str) -> tuple[tuple[str, str], ...]:
         found = self._plain(word)
         if self._inner_may_match(word):
@@ -385,8 +395,10 @@ class Lexicon:
         """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
         exact = self.exact.get(word, ())
         found = list(exact)
-        heads = self._stem_heads()
+        size, heads = self._heads
         stems = self.stems
+        if size != len(stems):
+            heads = self._stem_heads()
         size = len(word)
         for n in self.stem_lengths:
             if n > size:
