@@ -12,7 +12,7 @@ from tests.test_intent import rules
 
 
 def judged(body: str) -> str:
-    """The grammar's own answer, before any second opinion of the classifier."""
+    """The grammar's own answer (``judge``), without the classifier's bounce and absence readers."""
     return intent.judge("Re: Offer", body, rules()).outcome
 
 

@@ -181,9 +181,9 @@ _LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "
 
 @dataclass
 class _TagMemo:
-    """The last tags, so that a second reader of the same sentences (the classifier's second
-    opinion) costs a look-up; kept per word lists (a reload starts afresh) and bounded.  A
-    ``_Tagged`` is never changed after ``tag`` returns it."""
+    """The last tags, so that a sentence read again (the same short reply from many people, a
+    subject read with its body) costs a look-up; kept per word lists (a reload starts afresh)
+    and bounded.  A ``_Tagged`` is never changed after ``tag`` returns it."""
 
     lexicon: Lexicon | None = None
     found: dict[tuple[Sentence, int, str | None], _Tagged] = dataclasses.field(default_factory=dict)
@@ -1170,7 +1170,8 @@ _BODY_MEMO = 64
 def read_body(new_text: str, rules: ReplyRules) -> tuple[list[Sentence], str | None]:
     """The sentences of what the person wrote (``person_text``, before a first name under the
     text is dropped) and the language their words tell, kept for the last few texts so that
-    a second reader of the same reply costs a look-up."""
+    the same reply read again (by ``judge`` or by a caller looking at its sentences) costs a
+    look-up."""
     _, body, guess = _read_body(new_text, rules)
     return list(body), guess
 
