@@ -289,13 +289,7 @@ class Lexicon:
 
     def senses_each(self, words: Iterable[str]) -> list[list[tuple[str, str]]]:
         """``list(senses(w))`` for each word, in one call: a sentence's words at once."""
-        cache = self._cache
-        senses = self.senses
-        out = []
-        for word in words:
-            found = cache.get(word)
-            out.append(list(senses(word) if found is None else found))
-        return out
+        return [list(self.senses(word)) for word in words]
 
     def _senses(self, word: str) -> tuple[tuple[str, str], ...]:
         found = self._plain(word)
@@ -395,10 +389,8 @@ class Lexicon:
         """Exact and stem senses only (no typo, no variants): for words rebuilt from parts."""
         exact = self.exact.get(word, ())
         found = list(exact)
-        size, heads = self._heads
+        heads = self._stem_heads()
         stems = self.stems
-        if size != len(stems):
-            heads = self._stem_heads()
         size = len(word)
         for n in self.stem_lengths:
             if n > size:
