@@ -20,6 +20,7 @@ from proxy.outbound.spool import Reservation, Spool, discard
 from proxy.outbound.upstream import Upstream
 from proxy.relay import replies
 from proxy.relay.pipeline import MessageContext
+from proxy.relay.steps.footer import note_copies
 from proxy.store import StoreError
 
 log = logging.getLogger("gdpr_proxy.dispatch")
@@ -85,6 +86,8 @@ async def _dispatch(
         outcome.upstream_code = code
         return outcome
     lost: list[str] = []
+    if temporary:  # noted before the copies are queued: a later delivery counts as the notice it carried
+        await note_copies(ctx, [r for _, rcpts, _ in temporary for r in rcpts])
     for raw, rcpts, error in temporary:
         reserved = reservation.take(len(raw))
         try:

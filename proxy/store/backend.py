@@ -181,6 +181,9 @@ class SqliteBackend(Backend):
         self._watched = [str(path), *(f"{path}{suffix}" for suffix in self._companions)]
         self._checked_task: asyncio.Task[Any] | None = None
         self._checked_at = 0.0
+        # Batches of writes waiting for the writer task (see execute_batch).
+        self._queued: list[tuple[Sequence[tuple[str, Sequence[Sequence[Any]]]], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def _check(self) -> None:
         """Fail closed when the connection is gone or the file, its WAL or its index was deleted or replaced.
@@ -256,42 +259,109 @@ class SqliteBackend(Backend):
         return (await self._write(sql, params)).rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._check()
-        async with self.exclusive():
+        if self._owner is asyncio.current_task():  # inside this task's transaction: part of it
+            self._check()
             try:
                 await self._db.executemany(sql, rows)
             except (sqlite3.Error, ValueError) as exc:
                 raise StoreError(str(exc)) from None
+            return
+        await self.execute_batch([(sql, rows)])
 
     async def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int((await self._write(sql, params)).lastrowid or 0)
 
     async def execute_batch(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        # One trip to the database thread for the whole batch (the relay's records after a
-        # send): each trip costs more CPU than the small writes themselves.
+        """The statements as one transaction.  Outside a transaction of the caller's, batches
+        that arrive while another is written are written together (group commit): one trip to
+        the database thread and one commit for them all, each batch in a savepoint of its own,
+        so that one that fails is undone alone and only its caller gets the error.  Every
+        caller returns once its statements are committed, as with a transaction of its own."""
         self._check()
-        async with self.exclusive():
-            outer = self._in_transaction
+        if self._owner is asyncio.current_task():
+            async with self.exclusive():
+                await self._run_batches([statements], savepoints=False, outer=self._in_transaction)
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queued.append((statements, done))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_queued())
+        await done
 
-            def run(conn: sqlite3.Connection) -> None:
-                if not outer:
-                    conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, rows in statements:
-                        if rows:
-                            conn.executemany(sql, rows)
-                except BaseException:
-                    if not outer:
-                        conn.execute("ROLLBACK")
-                    raise
+    async def _write_queued(self) -> None:
+        batches: list[tuple[Sequence[tuple[str, Sequence[Sequence[Any]]]], asyncio.Future[None]]] = []
+        try:
+            while self._queued:
+                async with self.exclusive():  # the writers' turn: after any transaction in progress
+                    batches, self._queued = self._queued, []
+                    try:
+                        errors = await self._run_batches(
+                            [statements for statements, _ in batches], savepoints=len(batches) > 1, outer=False
+                        )
+                    except StoreError as exc:
+                        errors = [StoreError(str(exc)) for _ in batches]
+                for (_, done), error in zip(batches, errors, strict=True):
+                    if done.done():
+                        continue  # its caller gave up waiting (the write happened all the same)
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
+                batches = []
+        except BaseException as exc:  # cancelled (the loop is closing): nobody may wait for ever
+            waiting, self._queued = [*batches, *self._queued], []
+            for _, done in waiting:
+                if not done.done():
+                    done.set_exception(StoreError(f"store write interrupted: {exc!r}"))
+            raise
+
+    async def _run_batches(
+        self, batches: list[Sequence[tuple[str, Sequence[Sequence[Any]]]]], savepoints: bool, outer: bool
+    ) -> list[StoreError | None]:
+        """One trip to the database thread: every batch, each in a savepoint when ``savepoints``,
+        in one transaction (none of its own when ``outer``: the caller's).  The error of each
+        batch (None: written); a failure of the whole transaction raises StoreError."""
+
+        def run(conn: sqlite3.Connection) -> list[StoreError | None]:
+            errors: list[StoreError | None] = []
+            if not outer:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statements in batches:
+                    if savepoints:
+                        conn.execute("SAVEPOINT batch")
+                    try:
+                        for sql, rows in statements:
+                            if rows:
+                                conn.executemany(sql, rows)
+                    except (sqlite3.Error, ValueError) as exc:
+                        if not savepoints:
+                            raise
+                        # (should SQLite have ended the whole transaction, this fails: all fail)
+                        conn.execute("ROLLBACK TO batch")
+                        conn.execute("RELEASE batch")
+                        errors.append(StoreError(str(exc)))
+                        continue
+                    if savepoints:
+                        conn.execute("RELEASE batch")
+                    errors.append(None)
                 if not outer:
                     conn.execute("COMMIT")
+            except BaseException:
+                if not outer and conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+            return errors
 
-            try:
-                # aiosqlite runs a function on its connection's thread only through _execute.
-                await self._db._execute(lambda: run(self._db._conn))
-            except (sqlite3.Error, ValueError) as exc:
-                raise StoreError(str(exc)) from None
+        try:
+            # aiosqlite runs a function on its connection's thread only through _execute.
+            return await self._db._execute(lambda: run(self._db._conn))
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(str(exc)) from None
 
     # Reads do not wait for the writers' turn: the relay's RCPT checks stay fast.
     # One trip to the database thread per query (execute, fetch and close would be three).

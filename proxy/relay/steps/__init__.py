@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.relay.pipeline import Step
-from proxy.relay.steps.footer import add_footer, note_copies
+from proxy.relay.steps.footer import add_footer
 from proxy.relay.steps.line_endings import check_line_endings
 from proxy.relay.steps.plan import plan_recipients
 from proxy.relay.steps.several import address_individually, check_several_recipients
@@ -25,5 +25,4 @@ def message_steps() -> list[Step]:
         Step("add-footer", add_footer),
         Step("remove-trackers", remove_trackers),
         Step("remove-read-receipts", remove_read_receipts),
-        Step("note-copies", note_copies),
     ]

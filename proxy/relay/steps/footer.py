@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from proxy.config.settings import SenderConfig
 from proxy.errors import StoreError
@@ -61,14 +62,20 @@ async def add_footer(ctx: MessageContext) -> None:
     await rewrite_versions(ctx, _add_footer)
 
 
-async def note_copies(ctx: MessageContext) -> None:
-    """Before sending: which copies carry the full notice and which go to colleagues, so that a
-    copy the queue delivers later is recorded as one sent at once (first contact only with the notice)."""
+async def note_copies(ctx: MessageContext, queued: Iterable[str] | None = None) -> None:
+    """Before a copy goes to the queue: which copies carry the full notice and which go to
+    colleagues, so that a copy the queue delivers later is recorded as one sent at once (first
+    contact only with the notice).  ``queued``: the recipients (as given) whose copies are
+    about to be queued; None for every recipient.  Copies handed on at once need no note (their
+    record is written right after the upstream accepted them), so the usual message costs no
+    write here."""
     if not ctx.message_id:
         return
-    notes = [(p.normalised, "colleague") for p in ctx.recipients if p.audience == "colleague"]
+    wanted = None if queued is None else set(queued)
+    plans = [p for p in ctx.recipients if wanted is None or p.address in wanted]
+    notes = [(p.normalised, "colleague") for p in plans if p.audience == "colleague"]
     if not ctx.unmodifiable:
-        notes += [(p.normalised, "full_notice") for p in ctx.recipients if p.notice_delivered]
+        notes += [(p.normalised, "full_notice") for p in plans if p.notice_delivered]
     if not notes:
         return
     try:
