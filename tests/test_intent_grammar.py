@@ -273,3 +273,35 @@ def test_a_request_phrase_of_words_side_by_side_does_not_reach_over_a_comma() ->
 )
 def test_what_the_person_will_do_themselves_is_no_request(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # another way or thing offered after a refused one is a preference
+        ("Please don't phone me, e-mail is fine.", "none"),
+        ("Bitte rufen Sie mich nicht an, schreiben Sie mir lieber eine Mail.", "none"),
+        ("Don't send me the contract by post, a scan is enough.", "none"),
+        ("Bel me niet, stuur liever een mail.", "none"),
+        ("Proszę do mnie nie dzwonić, wolę maila.", "none"),
+        # ... not when nothing is offered, "any more" is said or a refusal stands in its own clause
+        ("Don't call me or write to me.", "opt-out"),
+        ("Don't call me, write to me.", "none"),
+        ("Don't email me any more, e-mail is not fine.", "opt-out"),
+        ("Please don't call me, I am not interested, e-mail is fine.", "opt-out"),
+        ("Bitte rufen Sie mich nicht an, es reicht.", "opt-out"),
+        # the same contact verb towards someone else hands the matter over
+        ("Don't write to me about this, write to Olga in purchasing.", "none"),
+        ("Не пишите мне по этому вопросу, пишите Ольге из закупок.", "none"),
+        ("Не ми пишете по този въпрос, пишете на Олга.", "none"),
+        ("Don't write to me any more, write to Olga.", "opt-out"),
+        # a lone stop word has had enough; inside a sentence it says nothing
+        ("Genug!", "opt-out"),
+        ("Enough!", "opt-out"),
+        ("Good enough for us, send the contract.", "none"),
+        # a tie of short words goes to the language that reads more of the text
+        ("Dezabonați-mă de la newsletter.", "opt-out"),
+    ],
+)
+def test_preferences_hand_overs_and_lone_words(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -68,7 +68,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -465,9 +465,42 @@ def _concepts(
                     for n in negs
                 )
             (negated if no else free).setdefault(k, []).append(p)
+    if negated and "contact" in free:
+        _coordinated(sentence, pos, free, negated, clause)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
     lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
     return _Concepts(lang, pos, free, negated, clause, lead)
+
+
+_JOINED = ("contact", "positive")  # "don't call me or write to me": a call is a contact too
+
+
+def _coordinated(
+    sentence: Sentence,
+    pos: dict[str, list[int]],
+    free: dict[str, list[int]],
+    negated: dict[str, list[int]],
+    clause: Sequence[float],
+) -> None:
+    """ "Don't call me or write to me", "Nie dzwońcie ani nie piszcie": a contact verb joined
+    to a negated one in its clause by short words only ("or", "me", "to") is negated too."""
+    known = {p for v in pos.values() for p in v}
+    light = {p for k in ("self", "polite", "please") for p in pos.get(k, ())}
+    heads = sorted(p for k in _JOINED for p in negated.get(k, ()))
+    for q in sorted(free["contact"]):
+        for h in heads:
+            between = range(h + 1, q)
+            if (
+                h < q <= h + 5
+                and clause[h] == clause[q]
+                and all(i in light or (i not in known and len(sentence.words[i]) <= 3) for i in between)
+            ):
+                free["contact"].remove(q)
+                negated.setdefault("contact", []).append(q)
+                heads.append(q)
+                break
+    if not free["contact"]:
+        del free["contact"]
 
 
 def _short(sentence: Sentence, c: _Concepts) -> bool:
@@ -523,7 +556,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     context = previous is not None and previous.has("law", "spam")
     if _threatens(c, "authority") or (_threatens(c, "complain") and (c.has("law", "spam", "data") or context)):
         return "opt-out", "threatens a complaint to the data protection authority"
-    if c.free_("request"):
+    if _prefers(sentence, c):
+        # "Please don't phone me, e-mail is fine": a channel or a document preferred
+        return _shown_or_later(c)
+    if c.free_("request") and not _hands_over(sentence, c):
         return "opt-out", "asks for no more mail"
     if asking and c.told("stop") and (_stops_contact(c) or _short(sentence, c) or _stop_alone(sentence, c)):
         return "opt-out", "asks us to stop"
@@ -559,6 +595,11 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "calls our mail spam"
     if (c.neg("interest") or c.free_("refusal")) and not thing:
         return "refusal", "is not interested"
+    return _shown_or_later(c)
+
+
+def _shown_or_later(c: _Concepts) -> tuple[str, str] | None:
+    """What a sentence that asks nothing still says: doubt, "later" or interest."""
     if c.has("doubt"):
         return "doubt", "takes it back"
     if _later(c):
@@ -566,6 +607,76 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if _shown(c) and not _conceded(c):
         return "positive", "shows interest"
     return None
+
+
+# a sentence that names one of these asks to be left out whatever else it prefers
+_LEFT_OUT = ("more", "spam", "list", "unsubscribe", "remove", "delete", "stop", "complain", "authority", "object",
+             "erasure", "law")  # fmt: skip
+
+
+def _prefers(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Please don't phone me, e-mail is fine", "Bitte rufen Sie nicht an, schreiben Sie lieber",
+    "Don't send the paper contract, a scan is enough", "No me mandes el PDF, mejor un enlace":
+    a negated contact, need or request followed in a later clause by another way or thing
+    offered (``instead``: rather, instead, is enough, only) with a word of its own, in a
+    clause that negates nothing, is a preference, not an opt-out.  "Don't call or write"
+    offers nothing; "don't write any more, rather call my colleague" still says "any more"."""
+    offered = c.pos.get("instead")
+    if not offered or c.has(*_LEFT_OUT):
+        return False
+    refused = [*c.negated.get("contact", ()), *c.negated.get("mail", ()), *c.negated.get("receive", ()),
+               *c.free.get("request", ())]  # fmt: skip
+    sending = {c.clause[p] for k in ("contact", "request") for p in c.pos.get(k, ())}
+    # a need refused is about sending only in a clause that sends ("Não precisa mandar o PDF");
+    # "I am not interested" in a clause of its own refuses us
+    needs = [*c.negated.get("interest", ()), *c.free.get("refusal", ())]
+    refused += needs
+    if not refused or any(c.clause[p] not in sending for p in needs):
+        return False
+    first = min(c.clause[p] for p in refused)
+    if any(c.clause[p] != first for p in refused):
+        return False
+    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    for p in offered:
+        cl = c.clause[p]
+        if cl <= first or cl in negs:
+            continue
+        own = [i for i, w in enumerate(sentence.words) if c.clause[i] == cl and i not in offered and len(w) >= 4]
+        if own:
+            return True
+    return False
+
+
+def _hands_over(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Не пишите мне по этому вопросу, пишите Ольге из закупок", "Don't write to me about
+    this, write to Olga in purchasing": a negated contact (or a request that carries its
+    negation) without "any more", followed in a later clause that negates nothing by the same
+    contact verb leading that clause, hands the matter to someone else."""
+    if c.has(*_LEFT_OUT):
+        return False
+    refused = [*c.negated.get("contact", ()), *c.free.get("request", ())]
+    if not refused:
+        return False
+    first = min(c.clause[p] for p in refused)
+    own = [w for i, w in enumerate(sentence.words) if c.clause[i] == first]
+    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
+    for p in c.free.get("contact", ()):
+        cl = c.clause[p]
+        if cl <= first or cl in negs:
+            continue
+        lead = next(i for i in range(len(sentence.words)) if c.clause[i] == cl and i not in filler)
+        if lead == p and any(_same_verb(sentence.words[p], w) for w in own):
+            return True
+    return False
+
+
+def _same_verb(a: str, b: str) -> bool:
+    """The same verb with a prefix or not: "пишите", "تواصلوا" / "تتواصلوا"."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.endswith(short) and len(long) - len(short) <= 2
 
 
 def _threatens(c: _Concepts, name: str) -> bool:
@@ -665,6 +776,8 @@ def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     mir, sondern meiner Kollegin": after the negated contact, a clause without negation that
     names someone else (or an address) and contacts them or starts with "but", or a "but"
     clause with another way of contacting, is a referral or a correction."""
+    if _hands_over(sentence, c):
+        return True
     negated = [*c.negated.get("contact", ()), *c.negated.get("mail", ())]
     if not negated:
         return False
@@ -1041,16 +1154,28 @@ def decide(findings: Sequence[Finding], guess: str | None, referral: bool = Fals
     return Judgement(outcome, evidence, where, language, reasons, any(f.explicit for f in requests))
 
 
-def guess_language(words: Iterable[str], rules: ReplyRules) -> str | None:
+def guess_language(words: Sequence[str], rules: ReplyRules) -> str | None:
     votes: dict[str, int] = {}
     for word in words:
         for code in rules.common_words.get(word, ()):
             votes[code] = votes.get(code, 0) + 1
     if votes:
-        # English wins a tie: its short words are the ones other languages borrow
-        code, count = max(votes.items(), key=lambda kv: (kv[1], kv[0] == "en"))
-        if count >= 2:
-            return code
+        count = max(votes.values())
+        if count < 2:
+            return None
+        tied = [code for code, n in votes.items() if n == count]
+        if len(tied) == 1:
+            return tied[0]
+        # A tie of short words ("de", "la" in "Dezabonați-mă de la newsletter") goes to the
+        # language that reads more in the text's words ("dezabonati-ma" is a Romanian
+        # unsubscribe and "me"), then to English: its short words are the ones other
+        # languages borrow
+        known = dict.fromkeys(tied, 0)
+        for word in dict.fromkeys(words):
+            for code, _ in rules.lexicon.senses(word):
+                if code in known:
+                    known[code] += 1
+        return max(tied, key=lambda code: (known[code], code == "en"))
     return None
 
 
@@ -1189,12 +1314,28 @@ def _read_body(new_text: str, rules: ReplyRules) -> tuple[str, tuple[Sentence, .
     return kept[1], kept[2], kept[3]
 
 
+def _alone(sentence: Sentence, rules: ReplyRules, guess: str | None) -> Finding | None:
+    """ "Хватит!", "Genug!", "Enough is enough.": a reply that is nothing but a word or phrase
+    of ``alone`` has had enough; the same word in a longer sentence ("нам хватит тарифа",
+    "good enough for us") says nothing."""
+    tagged = tag(sentence, rules.lexicon, rules.latin if latin_typed(sentence, guess) else None, guess)
+    for lang, at in tagged.at.items():
+        spots = at.get("alone")
+        if spots and len(set(spots) | tagged.covered.get(lang, set())) == len(sentence.words):
+            return Finding("refusal", lang, "has had enough", sentence)
+    return None
+
+
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     text, found, guess = _read_body(new_text, rules)
     body = list(found)
     if len(body) > 1 and body[-1].line != body[-2].line and _is_name_line(body[-1], rules.lexicon, guess):
         body = body[:-1]
     findings = read_sentences(body, rules.lexicon, guess, rules.latin)
+    if len(body) == 1 and not findings:
+        alone = _alone(body[0], rules, guess)
+        if alone is not None:
+            findings = [alone]
     subject_finding = _subject_request(subject, rules, guess)
     if subject_finding is not None:
         findings = [subject_finding, *findings]
