@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 
 from proxy.rules import ruleset
+from proxy.rules.replies import load_reply_words
 from proxy.rules.ruleset import RulesError
 from proxy.rules.ruleset import load_rules as _load
+from proxy.schema import SchemaError
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +78,48 @@ def test_two_rule_folders_without_files_share_the_entry_and_name_their_own_folde
     monkeypatch.setattr(ruleset, "_load_rules", lambda *a: (_ for _ in ()).throw(AssertionError("read again")))
     rules = load_rules(two, cache=cache)
     assert rules.sources["replies"] == str(two / ruleset.REPLIES_DIR)
+
+
+def same_words(a: object, b: object) -> bool:
+    """ReplyWords compare by identity (they key a cache): compare what they hold."""
+    return dataclasses.astuple(a) == dataclasses.astuple(b)  # type: ignore[call-overload]
+
+
+def test_reply_words_checked_in_a_child_process_give_the_same_rules_and_the_same_errors(tmp_path: Path) -> None:
+    """On a multi-core Linux machine the reply word lists are checked in a forked child while
+    the other files are checked here: the outcome must be the same as checking them in-process."""
+    shipped = ruleset.SHIPPED_RULES
+    elsewhere = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
+    if elsewhere is None:
+        pytest.skip("no fork here (not Linux, one core, or threads running)")
+    assert same_words(elsewhere.result(), load_reply_words(shipped / "replies", None))
+
+    user = tmp_path / "rules"
+    (user / "replies").mkdir(parents=True)
+    (user / "replies" / "de.yaml").write_text("add:\n  stop:\n    - '!!!'\n")
+    with pytest.raises(RulesError) as child:
+        load_rules(user)
+    with pytest.raises(SchemaError) as here:
+        load_reply_words(shipped / "replies", user / "replies")
+    assert "de.yaml:" in str(child.value)
+    assert [str(e) for e in child.value.errors] == [str(e) for e in here.value.errors]
+
+
+def test_a_child_that_dies_leaves_the_words_checked_here(tmp_path: Path, monkeypatch) -> None:
+    shipped = ruleset.SHIPPED_RULES
+    real = ruleset.cached_reply_words
+    calls: list[int] = []
+
+    def dies_in_the_child(*args: object) -> object:
+        import os
+
+        if not calls:  # the child's call (the parent's list stays as it was in the child)
+            os._exit(3)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ruleset, "cached_reply_words", dies_in_the_child)
+    elsewhere = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
+    if elsewhere is None:
+        pytest.skip("no fork here (not Linux, one core, or threads running)")
+    calls.append(1)
+    assert same_words(elsewhere.result(), real(shipped / "replies", None))

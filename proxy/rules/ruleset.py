@@ -20,6 +20,7 @@ import os
 import pickle
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.resources import files
@@ -151,6 +152,10 @@ def _load_rules(user_dir: Path | None, shipped: Path) -> RuleSet:
     errors: list[SourceError] = []
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    user_replies = user_dir / REPLIES_DIR if user_dir else None
+    # The reply word lists are half of the checking: on a machine with a core to spare they
+    # are checked by a child process while this one checks the other files.
+    replies = _ReplyWordsElsewhere.start(shipped / REPLIES_DIR, user_replies)
     for name, path in rule_file_paths(shipped, user_dir).items():
         attribute, schema = RULE_FILES[name]
         try:
@@ -159,8 +164,11 @@ def _load_rules(user_dir: Path | None, shipped: Path) -> RuleSet:
         except SchemaError as exc:
             errors.extend(exc.errors)
     try:
-        values["replies"] = cached_reply_words(shipped / REPLIES_DIR, user_dir / REPLIES_DIR if user_dir else None)
-        sources["replies"] = str(user_dir / REPLIES_DIR if user_dir else shipped / REPLIES_DIR)
+        if replies is not None:
+            values["replies"] = replies.result()
+        else:
+            values["replies"] = cached_reply_words(shipped / REPLIES_DIR, user_replies)
+        sources["replies"] = str(user_replies or shipped / REPLIES_DIR)
     except SchemaError as exc:
         errors.extend(exc.errors)
     if errors:
@@ -173,6 +181,63 @@ def _load_rules(user_dir: Path | None, shipped: Path) -> RuleSet:
     if errors:
         raise RulesError(errors)
     return RuleSet(**values, sources=sources)
+
+
+class _ReplyWordsElsewhere:
+    """``cached_reply_words`` run in a forked child, its result (or its SchemaError) sent back
+    pickled through a pipe.  Only where forking is safe: Linux, a single-threaded process (the
+    service before it starts any thread; never a reload, which runs in a thread), and more than
+    one usable core.  Anything unexpected and the words are simply loaded here."""
+
+    def __init__(self, pid: int, fd: int, shipped: Path, user: Path | None):
+        self.pid, self.fd, self.shipped, self.user = pid, fd, shipped, user
+
+    @classmethod
+    def start(cls, shipped: Path, user: Path | None) -> _ReplyWordsElsewhere | None:
+        if not sys.platform.startswith("linux") or threading.active_count() != 1 or len(os.sched_getaffinity(0)) < 2:
+            return None
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return None
+        if pid == 0:  # the child: check, send, leave without running any of the parent's clean-up
+            code = 1
+            try:
+                os.close(read)
+                try:
+                    outcome: tuple[str, Any] = ("words", cached_reply_words(shipped, user))
+                except SchemaError as exc:
+                    outcome = ("errors", exc.errors)
+                data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write, view) :]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        return cls(pid, read, shipped, user)
+
+    def result(self) -> ReplyWords:
+        chunks = []
+        try:
+            while chunk := os.read(self.fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(self.fd)
+            _, status = os.waitpid(self.pid, 0)
+        try:
+            kind, value = pickle.loads(b"".join(chunks)) if status == 0 else ("", None)
+        except Exception:
+            kind, value = "", None
+        if kind == "words" and isinstance(value, ReplyWords):
+            return value
+        if kind == "errors" and isinstance(value, list):
+            raise SchemaError(value)
+        return cached_reply_words(self.shipped, self.user)  # the child failed: check them here
 
 
 # -- the validated-rules cache ------------------------------------------------------------
