@@ -305,3 +305,19 @@ def test_what_the_person_will_do_themselves_is_no_request(body: str, kind: str) 
 )
 def test_preferences_hand_overs_and_lone_words(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a complaint after "again / one more" and our mail is the threat that follows the condition
+        ("If you email me again I will report you.", "opt-out"),
+        ("One more email and I will report you.", "opt-out"),
+        ("Если вы ещё раз напишете, я на вас пожалуюсь.", "opt-out"),
+        # not a complaint told before it, nor one passed on
+        ("Our clients complain more and more about phishing emails.", "none"),
+        ("I will report this to my manager and get back to you.", "none"),
+    ],
+)
+def test_a_complaint_after_one_more_mail_is_a_threat(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -554,7 +554,9 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("object"):
         return "opt-out", "objects to the use of their data"
     context = previous is not None and previous.has("law", "spam")
-    if _threatens(c, "authority") or (_threatens(c, "complain") and (c.has("law", "spam", "data") or context)):
+    if _threatens(c, "authority") or (
+        _threatens(c, "complain") and (c.has("law", "spam", "data") or context or _one_more_and(c))
+    ):
         return "opt-out", "threatens a complaint to the data protection authority"
     if _prefers(sentence, c):
         # "Please don't phone me, e-mail is fine": a channel or a document preferred
@@ -695,6 +697,18 @@ def _threatens(c: _Concepts, name: str) -> bool:
     return any(c.clause[p] not in past or c.clause[p] in ours for p in free)
 
 
+def _one_more_and(c: _Concepts) -> bool:
+    """ "If you email me again I will report you", "Если вы ещё раз напишете, я на вас
+    пожалуюсь", "One more mail and I'll sue": a complaint after both our contact or mail and
+    "again / any more" is the threat that follows the condition (not "our clients complain
+    more and more about phishing mails")."""
+    ours = [p for k in ("contact", "mail") for p in c.pos.get(k, ())]
+    more = c.pos.get("more", ())
+    if not ours or not more or c.has("past", "positive", "interest", "question"):
+        return False
+    return any(max(min(ours), min(more)) < p for p in c.free.get("complain", ()))
+
+
 def _later(c: _Concepts) -> bool:
     """ "Write again next year", not "we had a case in the spring" (a report of the past)."""
     past = c.past_clauses()
@@ -776,11 +790,11 @@ def _refers_elsewhere(sentence: Sentence, c: _Concepts) -> bool:
     mir, sondern meiner Kollegin": after the negated contact, a clause without negation that
     names someone else (or an address) and contacts them or starts with "but", or a "but"
     clause with another way of contacting, is a referral or a correction."""
-    if _hands_over(sentence, c):
-        return True
     negated = [*c.negated.get("contact", ()), *c.negated.get("mail", ())]
     if not negated:
         return False
+    if _hands_over(sentence, c):
+        return True
     first = min(c.clause[p] for p in negated)
     if _corrects(c, first):
         return True
