@@ -9,6 +9,8 @@ back, slicing everything else from the original bytes.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -108,17 +110,35 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
 
 
 # The relay's steps read the top-level header of the same message many times over (Message-ID,
-# List-Unsubscribe, recipients, the scan): the last small message's is kept.
+# List-Unsubscribe, recipients, the scan).  The headers of the last few small messages are
+# kept: with many clients at once their steps take turns, so one entry would be replaced by
+# another message's before the next step asks again.  Bounded in entries and in the bytes of
+# the messages it keeps alive.
 _TOP_MEMO_MAX = 1024 * 1024
-_top_memo: tuple[bytes, tuple[list[Header], int, int]] | None = None
+_TOP_MEMO_ENTRIES = 64
+_TOP_MEMO_BYTES = 2 * 1024 * 1024
+_top_memo: OrderedDict[int, tuple[bytes, tuple[list[Header], int, int]]] = OrderedDict()
+_top_memo_bytes = 0
+_top_memo_lock = threading.Lock()  # a step may read a header in a worker thread
+
+
+def _remember_top(raw: bytes, parsed: tuple[list[Header], int, int]) -> None:
+    global _top_memo_bytes
+    with _top_memo_lock:
+        if id(raw) in _top_memo:
+            return
+        _top_memo[id(raw)] = (raw, parsed)
+        _top_memo_bytes += len(raw)
+        while len(_top_memo) > _TOP_MEMO_ENTRIES or _top_memo_bytes > _TOP_MEMO_BYTES:
+            _, (old, _) = _top_memo.popitem(last=False)
+            _top_memo_bytes -= len(old)
 
 
 def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, int]:
     """Header fields of the part in raw[start:end], the header end and the body start."""
-    global _top_memo
     top = start == 0 and end == len(raw) and end <= _TOP_MEMO_MAX
     if top:
-        memo = _top_memo
+        memo = _top_memo.get(id(raw))
         if memo is not None and memo[0] is raw:
             return list(memo[1][0]), memo[1][1], memo[1][2]
     headers: list[Header] = []
@@ -139,7 +159,7 @@ def parse_headers(raw: bytes, start: int, end: int) -> tuple[list[Header], int, 
     else:
         body_start = end
     if top:
-        _top_memo = (raw, (list(headers), header_end, body_start))
+        _remember_top(raw, (list(headers), header_end, body_start))
     return headers, header_end, body_start
 
 
@@ -262,10 +282,11 @@ def has_protected_part(raw: bytes, root: Part) -> bool:
 # structure of the same version of a message.  An edit returns new bytes, so the tree of the
 # result is derived from the tree before it (``rebase``: shifted where nothing changed, read
 # again only where something did) and remembered for those bytes; ``scan`` answers from what
-# is remembered when it is asked about the very same bytes object.  The pipeline forgets
-# everything when a message is done, so no message is held longer than it is processed.
+# is remembered when it is asked about the very same bytes object.  The pipeline forgets a
+# message's trees when it is done with it, and everything when no message is left in it, so
+# no message is held longer than messages are processed.
 
-_REMEMBERED_MAX = 16
+_REMEMBERED_MAX = 128  # the messages in the pipeline at once, each a version or two
 _remembered: dict[int, tuple[bytes, Part]] = {}
 
 
@@ -282,14 +303,21 @@ def remember(raw: bytes, root: Part) -> None:
 def forget(*raws: bytes) -> None:
     """Drop the remembered trees of these bytes objects; with none, every remembered tree
     (and the messages they hold)."""
-    global _top_memo
+    global _top_memo_bytes
     if not raws:
         _remembered.clear()
-        _top_memo = None
+        with _top_memo_lock:
+            _top_memo.clear()
+            _top_memo_bytes = 0
     for raw in raws:
         found = _remembered.get(id(raw))
         if found is not None and found[0] is raw:
             _remembered.pop(id(raw), None)
+        with _top_memo_lock:
+            top = _top_memo.get(id(raw))
+            if top is not None and top[0] is raw:
+                del _top_memo[id(raw)]
+                _top_memo_bytes -= len(raw)
 
 
 def shared_scan(raw: bytes) -> Part:

@@ -109,7 +109,12 @@ class Step:
     run: StepFunc
 
 
+_running = 0  # messages in the pipeline right now
+
+
 async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
+    global _running
+    _running += 1
     try:
         large = len(ctx.raw) > YIELD_ABOVE
         for step in steps:
@@ -121,5 +126,12 @@ async def run_pipeline(steps: Sequence[Step], ctx: MessageContext) -> None:
                 await asyncio.sleep(0)
     finally:
         ctx.current_step = ""
+        _running -= 1
         # The steps shared each version's MIME structure scan; done, so let the bytes go.
-        forget_scans()
+        # Only this message's: the other messages in the pipeline still use theirs (with
+        # many clients at once, forgetting them all made every step scan again).  When no
+        # message is left in the pipeline, nothing at all stays remembered.
+        if _running:
+            forget_scans(ctx.raw, ctx.unmodified, *(v.raw for v in ctx.versions))
+        else:
+            forget_scans()
