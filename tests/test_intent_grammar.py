@@ -321,3 +321,27 @@ def test_preferences_hand_overs_and_lone_words(body: str, kind: str) -> None:
 )
 def test_a_complaint_after_one_more_mail_is_a_threat(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # an authority that is the subject of a statement is a mention, one turned to a threat
+        ("Die Datenschutzbehörde verlangt von uns Schulungen. Bieten Sie sowas an?", "none"),
+        ("The ICO requires us to train our staff. What do you offer?", "none"),
+        ("Ich gehe zur Datenschutzbehörde.", "opt-out"),
+        ("I will go to the ICO.", "opt-out"),
+        # "rather" inside a phrase still offers another way; Romanian "mai bine" holds no "more"
+        ("Nu-mi trimiteți oferta pe fax, mai bine pe e-mail.", "none"),
+        ("Nu-mi mai trimiteți oferte.", "opt-out"),
+        # the Finnish negative imperative is the same verb as the positive one
+        ("Älkää kirjoittako minulle, kirjoittakaa Jukalle.", "none"),
+        ("Don't contact me, contacting is useless.", "opt-out"),
+        # thanks, but no
+        ("Thanks, but no.", "opt-out"),
+        ("Merci, mais non.", "opt-out"),
+        ("Obrigado, mas não posso terça, pode ser quarta?", "none"),
+    ],
+)
+def test_mentions_preferences_and_thanks_but_no(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -229,7 +229,7 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
                 covered.setdefault(lang, set()).update(spots)
     blocked: set[int] = set()
     own_only: dict[int, set[str]] = {}  # positions blocked for these languages only
-    keep = ("self", "them", "list", "mail", "data", "address", "store", "past")
+    keep = ("self", "them", "list", "mail", "data", "address", "store", "past", "instead")
     if lex.negation_infixes:
         _infix_negates_interest(words, per_word, lex)
     present = frozenset(words)
@@ -277,6 +277,11 @@ def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | N
                 continue
             entries[(lang, i)] = entry.text
             covered.setdefault(lang, set()).update(spots)
+            if entry.concept == "instead":
+                # Romanian "mai bine" (rather) holds no "mai" (more)
+                first = [(lg, c) for lg, c in first if c != "more" or lg != lang]
+                for j in spots[1:]:
+                    per_word[j] = [(lg, c) for lg, c in per_word[j] if c != "more" or lg != lang]
             if entry.concept not in CONTENT:
                 # "any more", "mailing list": a modifier; "base de datos" is a store, not data
                 if entry.concept in _TARGETS:
@@ -554,7 +559,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("object"):
         return "opt-out", "objects to the use of their data"
     context = previous is not None and previous.has("law", "spam")
-    if _threatens(c, "authority") or (
+    if (_threatens(c, "authority") and (context or _against_us(c))) or (
         _threatens(c, "complain") and (c.has("law", "spam", "data") or context or _one_more_and(c))
     ):
         return "opt-out", "threatens a complaint to the data protection authority"
@@ -595,9 +600,22 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
-    if (c.neg("interest") or c.free_("refusal")) and not thing:
+    if ((c.neg("interest") or c.free_("refusal")) and not thing) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
+
+
+def _thanks_but_no(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Thanks, but no.", "Muchas gracias, pero no.", "Merci, mais non.": thanks, "but" and a
+    negation that ends the sentence, with at most one other word, refuse; not "Obrigado, mas
+    não posso terça" (a negation with more to say)."""
+    if not (c.has("polite") and c.has("but")) or _asked(sentence.text):
+        return False
+    last = len(sentence.words) - 1
+    if last not in c.pos.get("negation", ()):
+        return False
+    known = {p for k in ("polite", "please", "but", "negation", "self") for p in c.pos.get(k, ())}
+    return sum(1 for i in range(last) if i not in known) <= 1
 
 
 def _shown_or_later(c: _Concepts) -> tuple[str, str] | None:
@@ -674,11 +692,16 @@ def _hands_over(sentence: Sentence, c: _Concepts) -> bool:
 
 
 def _same_verb(a: str, b: str) -> bool:
-    """The same verb with a prefix or not: "пишите", "تواصلوا" / "تتواصلوا"."""
+    """The same verb with a prefix or another ending: "пишите", "تواصلوا" / "تتواصلوا",
+    "kirjoittako" / "kirjoittakaa"."""
     if a == b:
         return True
     short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and long.endswith(short) and len(long) - len(short) <= 2
+    if len(short) >= 4 and long.endswith(short) and len(long) - len(short) <= 2:
+        return True
+    # Finnish "älkää kirjoittako ..., kirjoittakaa": the negative imperative is another ending
+    shared = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(short))
+    return shared >= 6 and shared >= len(short) - 2 and len(long) - len(short) <= 1
 
 
 def _threatens(c: _Concepts, name: str) -> bool:
@@ -695,6 +718,23 @@ def _threatens(c: _Concepts, name: str) -> bool:
         return True
     ours = {c.clause[p] for k in ("contact", "mail", "spam", "more") for p in c.pos.get(k, ())}
     return any(c.clause[p] not in past or c.clause[p] in ours for p in free)
+
+
+def _against_us(c: _Concepts) -> bool:
+    """An authority named with a complaint, our mail or contact, spam, the law, the person's
+    data or plan, or "any more" ("I will go to the ICO", "one more mail and it goes to the
+    CNIL"), or one the person turns to ("Ich gehe zur Datenschutzbehörde"); the subject of a
+    statement is a mention ("Die Datenschutzbehörde verlangt von uns Schulungen. Bieten Sie
+    sowas an?")."""
+    if c.has("complain", "more", "contact", "mail", "receive", "plan", "spam", "data", "object", "erasure", "stop"):
+        return True
+    # the authority's own name may be a law word too ("Datenschutzbehörde")
+    if any(p not in c.pos["authority"] for p in c.pos.get("law", ())):
+        return True
+    # the subject of a statement leads its clause ("The ICO requires us to ..."); one gone to
+    # comes after the person's words ("Ich gehe zur Datenschutzbehörde")
+    starts = {cl: i for i, cl in reversed(list(enumerate(c.clause)))}
+    return any(p > starts[c.clause[p]] + 1 for p in c.pos["authority"])
 
 
 def _one_more_and(c: _Concepts) -> bool:
