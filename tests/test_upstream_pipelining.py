@@ -240,3 +240,48 @@ async def test_an_address_that_cannot_be_written_is_refused_the_others_sent():
     assert result.accepted == ["a@x.example"]
     assert result.refused[bad][0] == 553
     assert "RSET" not in server.commands and len(server.messages) == 1
+
+
+async def _at_once(count: int, **settings: object) -> tuple[Server, list, SmtpUpstream]:
+    server = Server(Script(split=True))  # each reply takes a moment: the transactions overlap
+    port = await server.start()
+    config = UpstreamConfig(host="127.0.0.1", port=port, security="none", timeout_seconds=5, **settings)  # type: ignore[arg-type]
+    upstream = SmtpUpstream(config)
+    try:
+        results = await asyncio.gather(
+            *(upstream.deliver("anna@nordlicht.example", [f"k{i}@firma.de"], MESSAGE, False) for i in range(count))
+        )
+    finally:
+        await upstream.close()
+        await server.stop()
+    return server, results, upstream
+
+
+async def test_while_the_pooled_connections_are_busy_more_are_opened():
+    server, results, _ = await _at_once(6, pool_size=1, max_connections=20)
+    assert all(r.accepted and not r.refused for r in results)
+    assert server.connections == 6  # pool_size is what is kept idle, not a limit on transactions
+
+
+async def test_no_more_than_max_connections_at_once_and_every_message_gets_its_turn():
+    server, results, upstream = await _at_once(7, pool_size=2, max_connections=2)
+    assert all(r.accepted and not r.refused for r in results)
+    assert len(server.messages) == 7
+    assert server.connections == 2  # never a third one, though five messages waited at times
+    assert upstream._busy == 0 and not upstream._turns
+
+
+async def test_a_message_that_waits_too_long_for_a_turn_is_answered_for_later():
+    server = Server(Script(split=True))
+    port = await server.start()
+    upstream = SmtpUpstream(UpstreamConfig(host="127.0.0.1", port=port, security="none", max_connections=1))
+    try:
+        first = asyncio.ensure_future(upstream.deliver("anna@nordlicht.example", ["a@firma.de"], MESSAGE, False))
+        await asyncio.sleep(0)
+        late = await upstream.deliver("anna@nordlicht.example", ["b@firma.de"], MESSAGE, False, connect_timeout=0.001)
+        assert late.unreachable and late.refused["b@firma.de"][0] == 451
+        assert (await first).accepted == ["a@firma.de"]
+        assert upstream._busy == 0
+    finally:
+        await upstream.close()
+        await server.stop()

@@ -146,7 +146,8 @@ class UpstreamConfig(SecretSource):
     username: str | None = None
     ca_file: str | None = None
     timeout_seconds: PositiveFloat = 60.0
-    pool_size: int = 4
+    pool_size: int = 4  # idle connections kept for reuse (more are opened while all are busy)
+    max_connections: Positive = 20  # transactions with the upstream at once; more wait their turn
 
     @property
     def effective_port(self) -> int:

@@ -8,6 +8,7 @@ problems become 451 refusals for every recipient: the mail stays with the client
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import re
@@ -119,6 +120,11 @@ class SmtpUpstream:
         self.config = config
         self.description = f"{config.host}:{config.effective_port} ({config.security})"
         self._idle: list[aiosmtplib.SMTP] = []
+        # pool_size is how many idle connections are kept, not how many transactions run at
+        # once: while every pooled connection is busy another one is opened, up to
+        # max_connections transactions at a time; beyond that a message waits for a turn.
+        self._busy = 0
+        self._turns: collections.deque[asyncio.Future[None]] = collections.deque()
         self._password: str | None = None
         self._context = tls_context(config.ca_file) if config.security != "none" else None
 
@@ -169,6 +175,41 @@ class SmtpUpstream:
 
     async def deliver(
         self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool, connect_timeout: float | None = None
+    ) -> DeliveryResult:
+        try:
+            await self._turn(connect_timeout)
+        except TimeoutError:
+            message = f"all {self.config.max_connections} connections busy for {connect_timeout:g} s"
+            return self._unreachable(recipients, TimeoutError(message))
+        try:
+            return await self._deliver(mail_from, recipients, raw, smtputf8, connect_timeout)
+        finally:
+            self._release_turn()
+
+    async def _turn(self, timeout: float | None) -> None:
+        """Wait until fewer than max_connections transactions run (connecting counts as waiting)."""
+        if self._busy < self.config.max_connections and not self._turns:
+            self._busy += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._turns.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release_turn()  # handed the turn just as it gave up: on to the next one
+            raise
+
+    def _release_turn(self) -> None:
+        while self._turns:
+            waiter = self._turns.popleft()
+            if not waiter.done():  # (one that gave up waiting is skipped)
+                waiter.set_result(None)  # the turn passes on: as many transactions as before
+                return
+        self._busy -= 1
+
+    async def _deliver(
+        self, mail_from: str, recipients: list[str], raw: bytes, smtputf8: bool, connect_timeout: float | None
     ) -> DeliveryResult:
         for _attempt in range(2):
             try:
