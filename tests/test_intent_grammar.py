@@ -345,3 +345,18 @@ def test_a_complaint_after_one_more_mail_is_a_threat(body: str, kind: str) -> No
 )
 def test_mentions_preferences_and_thanks_but_no(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a request asked in its own clause is not taken back by a past told in the next
+        ("Vi prego di cancellarmi, ho deciso di non ricevere più proposte.", "opt-out"),
+        # a "please" of another clause does not make a negated mail a request, nor a plan one
+        ("Nu găsesc mailul, îl puteți retrimite? Mă interesează.", "none"),
+        ("Nous allons supprimer les factures papier l'an prochain, pouvez-vous nous aider ?", "none"),
+        ("Bitte keine Mails.", "opt-out"),
+    ],
+)
+def test_a_clause_asks_for_itself(body: str, kind: str) -> None:
+    assert judged(body) == kind

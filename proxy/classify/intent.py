@@ -594,7 +594,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         c.neg("mail")
         and not left
         and not _refers_elsewhere(sentence, c)
-        and (c.has("more", "please") or _short(sentence, c))
+        and (c.has("more") or _asked_beside(c, "mail") or _short(sentence, c))
     ):
         return "opt-out", "wants no more mail"
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
@@ -702,6 +702,13 @@ def _same_verb(a: str, b: str) -> bool:
     # Finnish "älkää kirjoittako ..., kirjoittakaa": the negative imperative is another ending
     shared = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(short))
     return shared >= 6 and shared >= len(short) - 2 and len(long) - len(short) <= 1
+
+
+def _asked_beside(c: _Concepts, name: str) -> bool:
+    """A "please" in the clause of a negated ``name`` ("Bitte keine Mails"), not in another
+    one that asks something else ("Nu găsesc mailul, îl puteți retrimite?")."""
+    negated = {c.clause[p] for p in c.negated.get(name, ())}
+    return any(c.clause[p] in negated for p in c.pos.get("please", ()))
 
 
 def _threatens(c: _Concepts, name: str) -> bool:
@@ -909,6 +916,12 @@ def _removed_a_mail(c: _Concepts) -> bool:
     if not reported or not c.has("mail"):
         return False
     verb_clauses = {c.clause[p] for p in verbs}
+    if any(c.clause[p] in verb_clauses for p in c.pos.get("self", ())) and not any(
+        c.clause[p] in verb_clauses for k in ("mail", "past") for p in c.pos.get(k, ())
+    ):
+        # "Vi prego di cancellarmi, ho deciso di non ricevere più proposte": the person removed,
+        # the mail and the past told in another clause
+        return False
     past = c.past_clauses()
     own = {c.clause[p] for p in c.pos.get("self", ())} - past
     targets = [p for k in ("list", "address", "data", "store") for p in c.pos.get(k, ())]
@@ -991,7 +1004,11 @@ def _own_plan(c: _Concepts) -> bool:
     what the person will do, unless they say "please" or want no more of our mail ("I will
     delete any further emails unread" stays a refusal)."""
     plans = c.pos.get("plan")
-    if not plans or c.has("please", "more", "spam"):
+    if not plans or c.has("more", "spam"):
+        return False
+    # "please" asks in the plan's own clause, not in a question after it ("Nous allons supprimer
+    # les factures papier, pouvez-vous nous aider ?")
+    if any(c.clause[q] == c.clause[p] for q in c.pos.get("please", ()) for p in plans):
         return False
     verbs = [p for k in ("remove", "delete", "unsubscribe", "stop") for p in c.free.get(k, ())]
     # the plan (its first word) governs the verb: at most four words between ("ich werde meinen alten Account
