@@ -29,28 +29,33 @@ reply's own ("im Spam-Ordner" in a German reply is no Polish "spam").  A request
 words side by side does not reach over a comma ("Agora não, voltem a contactar em setembro"),
 a refusal ("No, thanks") or a phrase with a gap may.
 
-What the person asks of us, not what they report or ask about: a clause that reports the
-past asks nothing; a question that names neither the person, a list nor an address and
-says no "please" asks how the product works ("can employees unsubscribe themselves?");
-deleting what the person sent by mistake, or "them" and a list with nobody addressed, are
-things ("delete the attachment I sent you", "you can delete them one at a time"); "stop"
-needs contact in its own clause ("we stopped working with them, so email me"); "don't write
-to me, write to my colleague" is a referral; a wish in front of a negated contact is a
-request whatever the negation attached to ("wir möchten nicht kontaktiert werden").  A
-complaint told in a clause that reports the past is what happened ("we complained to the CNIL
-about another firm last year"), unless that clause names our mail.  A question word
-(``question``: "can my team", "how do your customers") makes a question about the product
-whoever it names; a removal from a thread, a copy or a document (``thread``: "remove item 3
-from the offer, we don't need it") is none from our mailing, and the need refused beside it is
-the item's; a negated removal asks to stay ("nehmen Sie uns bitte nicht von der Liste"), and
-"not X but Y" without "any more" corrects what to send or to whom ("niet naar mij, maar naar
-de inkoop").  A negated contact that leads its sentence with "any more" is addressed to us
+What the person asks of us, not what they report or ask about: a clause that reports the past
+asks nothing; a question that names neither the person, a list nor an address and says no
+"please" asks how the product works ("can employees unsubscribe themselves?"); deleting what
+the person sent by mistake, or "them" and a list with nobody addressed, are things ("delete the
+attachment I sent you", "you can delete them one at a time"); "stop" needs contact in its own
+clause ("we stopped working with them, so email me"); "don't write to me, write to my
+colleague" is a referral; a wish in front of a negated contact is a request whatever the
+negation attached to ("wir möchten nicht kontaktiert werden"). A complaint told in a clause
+that reports the past is what happened ("we complained to the CNIL about another firm last
+year"), unless that clause names our mail; one after our mail and "again" is a threat ("if you
+email me again I will report you"), and an authority that is the subject of a statement is a
+mention ("the ICO requires us to train staff"). A question word (``question``: "can my team",
+"how do your customers") makes a question about the product whoever it names; a removal from a
+thread, a copy or a document (``thread``: "remove item 3 from the offer, we don't need it") is
+none from our mailing, and the need refused beside it is the item's; a negated removal asks to
+stay ("nehmen Sie uns bitte nicht von der Liste"), and "not X but Y" without "any more"
+corrects what to send or to whom ("niet naar mij, maar naar de inkoop"); another way or thing
+offered in a later clause (``instead``: "don't call, e-mail is fine", "a scan is enough") is a
+preference, and the same contact verb towards someone else a hand-over ("не пишите мне, пишите
+Ольге"). A negation reaches a contact verb joined to its own by short words ("don't call me or
+write to me"). A negated contact that leads its sentence with "any more" is addressed to us
 ("Don't send any more offers"); a wish to stop followed by what the person will stop doing is
-their own plan ("Szeretnénk abbahagyni, hogy ..."), and so is a removal right after a
-``plan`` word ("I will delete my old account once we switch to you").  A wish before a
-removing verb with only a few short words besides is the person's own removal ("Ich möchte
-gelöscht werden"); "please", the person, a list, a negation and "any more" in one clause ask
-to be kept out of it whatever the verb; "call me" right after a negation is forbidden.
+their own plan ("Szeretnénk abbahagyni, hogy ..."), and so is a removal right after a ``plan``
+word ("I will delete my old account once we switch to you"). A wish before a removing verb with
+only a few short words besides is the person's own removal ("Ich möchte gelöscht werden");
+"please", the person, a list, a negation and "any more" in one clause ask to be kept out of it
+whatever the verb; "call me" right after a negation is forbidden.
 Russian, Ukrainian and Bulgarian typed in Latin letters are read by a rough skeleton of
 their words, only in plain-ASCII sentences of replies in no language or a Slavic one.
 
@@ -60,7 +65,10 @@ A refusal ("not interested", "no thanks") next to an invitation to come back lat
 in its sentence or the next, turns the interest round ("sounds interesting, but we have
 just signed elsewhere"), or the interest is told in a report of the past or a refusal ("we
 had a demo with a similar vendor last year", "een demo heeft geen zin").  A first name
-alone under the text is not read as a word of another language.
+alone under the text is not read as a word of another language.  A reply that is nothing but
+an ``alone`` word ("Хватит!", "Genug!") has had enough, and "thanks, but no" refuses.  When
+the short words of two languages tie, the reply is guessed to be in the one that reads more
+in its words.
 """
 
 from __future__ import annotations
