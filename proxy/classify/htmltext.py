@@ -34,6 +34,10 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _WORD_HEADER = re.compile(r"border-top\s*:\s*solid[^;]*;\s*padding\s*:\s*3\.0pt\s+0(?:cm|in|pt)?\s+0")
 
 
+class _Stopped(Exception):
+    """Raised where the quoted original starts: nothing after it is read."""
+
+
 class _Extractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -53,12 +57,12 @@ class _Extractor(HTMLParser):
         ident, classes = values.get("id", ""), values.get("class", "")
         if any(s in ident for s in _STOP_IDS) or any(s in classes for s in _STOP_CLASSES):
             self.stopped = True
-            return
+            raise _Stopped  # the text before this tag is already out: the rest is not parsed
         if tag == "div" and _WORD_HEADER.search(values.get("style", "")):
             # Outlook for Windows (Word) puts the quoted header block in a div with only a top
             # border: "border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm".
             self.stopped = True
-            return
+            raise _Stopped
         if tag in _SKIP_TAGS or any(s in classes for s in _SKIP_CLASSES):
             if tag not in _VOID:
                 self.skip_tag, self.skip_depth = tag, 1
@@ -103,7 +107,7 @@ def _convert(html: str) -> str:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # html.parser is lenient; keep whatever was read before a failure
+    except Exception:  # _Stopped at the quote; html.parser is lenient: keep whatever was read
         pass
     lines = (line.strip() for line in "".join(parser.out).split("\n"))
     text = "\n".join(lines)

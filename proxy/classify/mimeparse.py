@@ -25,6 +25,7 @@ from typing import Any
 MAX_PART_CHARS = 200_000  # beyond this a part is not a reply a person typed
 _ID = re.compile(r"<([^<>\s]+)>")
 _UNSET = object()
+_NOT_KEPT = object()  # not in the memo yet (_UNSET is kept for an answer of "missing")
 
 
 class ParsedMessage(Message):
@@ -82,6 +83,23 @@ class ParsedMessage(Message):
         if params is _UNSET:
             params = memo[key] = super()._get_params_preserve(_UNSET, header)  # type: ignore[misc]
         return failobj if params is _UNSET else list(params)  # a copy: callers may change theirs
+
+    def get_param(self, param: str, failobj: Any = None, header: str = "content-type", unquote: bool = True) -> Any:
+        """Message.get_param, once per parameter: the charset, boundary and format=flowed
+        readers ask each part's Content-Type for theirs."""
+        memo = self._memo()
+        key = ("param", param.lower(), header.lower(), unquote)
+        value = memo.get(key, _NOT_KEPT)
+        if value is _NOT_KEPT:
+            value = memo[key] = super().get_param(param, _UNSET, header, unquote)
+        return failobj if value is _UNSET else value  # a str or a tuple: nothing a caller can change
+
+    def get_content_charset(self, failobj: Any = None) -> Any:
+        memo = self._memo()
+        charset = memo.get("charset", _NOT_KEPT)
+        if charset is _NOT_KEPT:
+            charset = memo["charset"] = super().get_content_charset(_UNSET)
+        return failobj if charset is _UNSET else charset
 
     def first_raw_header(self, name: str) -> str | None:
         """A header's first raw value (8-bit bytes as surrogate escapes), None if missing."""
