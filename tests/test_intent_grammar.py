@@ -286,6 +286,7 @@ def test_what_the_person_will_do_themselves_is_no_request(body: str, kind: str) 
         ("Proszę do mnie nie dzwonić, wolę maila.", "none"),
         # ... not when nothing is offered, "any more" is said or a refusal stands in its own clause
         ("Don't call me or write to me.", "opt-out"),
+        ("Don't call or write.", "opt-out"),
         ("Don't call me, write to me.", "none"),
         ("Don't email me any more, e-mail is not fine.", "opt-out"),
         ("Please don't call me, I am not interested, e-mail is fine.", "opt-out"),

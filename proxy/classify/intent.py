@@ -583,7 +583,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and c.neg("contact")
         and not left
         and c.told_neg("contact")
-        and (c.has("self", "them", "please") or _short(sentence, c) or _forbids_more(c))
+        and (c.has("self", "them", "please") or _short(sentence, c) or _forbids_more(c) or _bare_forbid(sentence, c))
         and not _refers_elsewhere(sentence, c)
     ):
         return "opt-out", "asks not to be contacted"
@@ -1004,6 +1004,18 @@ def _forbids_more(c: _Concepts) -> bool:
         return False
     more = {c.clause[p] for p in c.pos.get("more", ())}
     return any(c.clause[p] == c.clause[lead] and c.clause[p] in more for p in c.negated.get("contact", ()))
+
+
+def _bare_forbid(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Don't call or write.", "Nicht anrufen und nicht schreiben.": a sentence led by a
+    negation and made of nothing but negations, negated contact verbs and short words
+    forbids both."""
+    negs = {p for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
+    if c.leading_word not in negs:
+        return False
+    known = negs | {p for k in ("please", "polite", "self") for p in c.pos.get(k, ())}
+    known |= set(c.negated.get("contact", ()))
+    return all(i in known or len(w) <= 3 for i, w in enumerate(sentence.words))
 
 
 def _own_plan(c: _Concepts) -> bool:
