@@ -35,6 +35,13 @@ _JSON_OBJECT = re.compile(r"\{\s*\"")  # where a provider's JSON notice could st
 _REPORT_FIELD = re.compile("final-recipient", re.IGNORECASE)  # a delivery report written as text
 _JSON_SCAN = 2000  # how far into a part a JSON notice is looked for
 
+
+def _has_report_field(text: str) -> bool:
+    """_REPORT_FIELD found in text; a case-blind search tries every position of a long part,
+    so the "-r" or "-R" every match holds is looked for first."""
+    return ("-r" in text or "-R" in text) and _REPORT_FIELD.search(text) is not None
+
+
 _ADDRESS = re.compile(
     r"(?:\"[^\"@\s]{1,64}\"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 )
@@ -269,9 +276,9 @@ def could_be_report(msg: Message) -> bool:
         if part.is_multipart() or part.get_content_maintype() not in ("text", "application", "multipart"):
             continue  # the readers look for notices in text, JSON and mislabelled multipart parts only
         text = mimeparse.part_text(part)
-        if _JSON_OBJECT.search(text[:_JSON_SCAN]) or _REPORT_FIELD.search(text):
+        if _JSON_OBJECT.search(text[:_JSON_SCAN]) or _has_report_field(text):
             return True
-        if ctype == "text/html" and not text_before and _REPORT_FIELD.search(html_to_text(text)):
+        if ctype == "text/html" and not text_before and _has_report_field(html_to_text(text)):
             return True
         text_before = text_before or ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
     return False
