@@ -1,6 +1,7 @@
 """CLI commands of the reply watcher: watch, classify, review.
 
-The classifier is imported inside the command that uses it, so `serve` starts without it.
+The classifier and the watcher are imported inside the commands that use them, so `serve`
+starts without them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from proxy.rules.ruleset import RuleHolder
 from proxy.service.app import make_upstream
 from proxy.service.logs import setup_logging
 from proxy.store import open_store
-from proxy.watcher.actions import make_watcher
 
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
@@ -40,6 +40,8 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _watch(config: Config, once: bool) -> int:
+    from proxy.watcher.actions import make_watcher
+
     store = await open_store(config)
     upstream = make_upstream(config) if config.upstream is not None else None
     watcher, _ = make_watcher(config, store, RuleHolder(config.user_rules_path), upstream)
