@@ -361,3 +361,17 @@ def test_mentions_preferences_and_thanks_but_no(body: str, kind: str) -> None:
 )
 def test_a_clause_asks_for_itself(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a thing refused and another asked for in the next clause refuses the thing, not us
+        ("Nie potrzebujemy prezentacji, proszę od razu przesłać ofertę.", "none"),
+        ("Δεν χρειαζόμαστε demo, στείλτε μας απευθείας προσφορά.", "none"),
+        ("Nie potrzebujemy prezentacji.", "opt-out"),
+        ("Kein Interesse an einer Demo, danke.", "opt-out"),
+    ],
+)
+def test_a_thing_declined_beside_another_asked_for(body: str, kind: str) -> None:
+    assert judged(body) == kind

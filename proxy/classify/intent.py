@@ -66,7 +66,9 @@ in its sentence or the next, turns the interest round ("sounds interesting, but 
 just signed elsewhere"), or the interest is told in a report of the past or a refusal ("we
 had a demo with a similar vendor last year", "een demo heeft geen zin").  A first name
 alone under the text is not read as a word of another language.  A reply that is nothing but
-an ``alone`` word ("Хватит!", "Genug!") has had enough, and "thanks, but no" refuses.  When
+an ``alone`` word ("Хватит!", "Genug!") has had enough, and "thanks, but no" refuses; a
+refused thing beside another asked for in the next clause refuses only the thing ("Demo
+nepotřebujeme, pošlete rovnou nabídku").  When
 the short words of two languages tie, the reply is guessed to be in the one that reads more
 in its words.
 """
@@ -608,9 +610,29 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
+    if _declines_a_thing(c):
+        # "Demo nepotřebujeme, pošlete rovnou nabídku": the demo is refused, the offer asked for
+        return _shown_or_later(c)
     if ((c.neg("interest") or c.free_("refusal")) and not thing) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
+
+
+def _declines_a_thing(c: _Concepts) -> bool:
+    """ "Nie potrzebujemy prezentacji, proszę od razu przesłać ofertę", "Δεν χρειαζόμαστε demo,
+    στείλτε μας απευθείας προσφορά": a refusal whose clause names a thing (a demo, a document)
+    followed by a later clause that asks for something (a sign of interest) refuses that thing,
+    not us."""
+    refused = [*c.free.get("refusal", ()), *c.negated.get("interest", ())]
+    if not refused or c.has(*_LEFT_OUT):
+        return False
+    clauses = {c.clause[p] for p in refused}
+    if len(clauses) != 1:
+        return False
+    (where,) = clauses
+    things = [p for k in ("thread", "positive") for p in c.pos.get(k, ()) if c.clause[p] == where]
+    wanted = [p for p in c.free.get("positive", ()) if c.clause[p] > where]
+    return bool(things and wanted)
 
 
 def _thanks_but_no(sentence: Sentence, c: _Concepts) -> bool:
