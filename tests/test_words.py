@@ -127,3 +127,11 @@ def test_a_short_stem_does_not_read_a_word_another_language_knows_as_something_e
     assert lex.senses("silloin") == (("fi", "later"),)
     assert lex.senses("silin") == (("tr", "delete"),)
     assert lex.senses("datos") == (("es", "data"), ("lv", "data"))  # the same concept: both readings stand
+
+
+def test_a_stem_missing_its_last_letter_reads_its_own_endings_not_every_longer_word() -> None:
+    lex = Lexicon.build({"cs": {"remove": ["vyhod*"]}, "bg": {"delete": ["заличи*"]}}, ("remove", "delete"))
+    assert lex.senses("заличени") == (("bg", "delete"),)  # "заличен-и": the stem's other ending
+    assert lex.senses("vyhovuje") == ()  # "it suits": only its beginning is alike
+    assert lex.senses("vyhodte") == (("cs", "remove"),)  # the stem itself: any ending follows
+    assert lex.senses("vyhdote") == (("cs", "remove"),)  # two letters swapped: a typo

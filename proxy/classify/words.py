@@ -446,9 +446,13 @@ class Lexicon:
                 if piece.endswith("*"):
                     # after a stem any ending may follow, so only a letter missing, doubled or
                     # swapped counts: "afmleden", not "otpuske" for "otpis*"
+                    # A stem's last letter left out reads a stem's own other ending
+                    # ("zaličen" for "zaliči*"), not any longer word sharing the shorter
+                    # beginning ("vyhovuje" is no "vyhod*").
                     ok = any(
                         within_one_edit(word[:n], bare, substitute=False)
                         for n in (len(bare) - 1, len(bare), len(bare) + 1)
+                        if word[:n] != bare[:-1] or len(word) <= len(bare) + 2
                     )
                 else:
                     ok = within_one_edit(word, bare)
