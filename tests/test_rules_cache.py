@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from proxy.rules import ruleset
-from proxy.rules.replies import load_reply_words
 from proxy.rules.ruleset import RulesError
 from proxy.rules.ruleset import load_rules as _load
-from proxy.schema import SchemaError
 
 
 @pytest.fixture(autouse=True)
@@ -80,46 +80,76 @@ def test_two_rule_folders_without_files_share_the_entry_and_name_their_own_folde
     assert rules.sources["replies"] == str(two / ruleset.REPLIES_DIR)
 
 
-def same_words(a: object, b: object) -> bool:
-    """ReplyWords compare by identity (they key a cache): compare what they hold."""
-    return dataclasses.astuple(a) == dataclasses.astuple(b)  # type: ignore[call-overload]
+# The service checks the reply word lists in a forked child only while it is single-threaded
+# (before it starts any thread); the test process has threads of its own, so each case runs
+# in a fresh interpreter.
+_FORK_CASES = {
+    "same rules and errors": """
+el = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
+assert el is not None, "no child process was started"
+assert same(el.result(), load_reply_words(shipped / "replies", None))
+user = Path(work) / "rules"
+(user / "replies").mkdir(parents=True)
+(user / "replies" / "de.yaml").write_text("add:\\n  stop:\\n    - '!!!'\\n")
+try:
+    load_rules(user)
+except RulesError as exc:
+    child = exc
+else:
+    raise AssertionError("a bad user word file was accepted")
+try:
+    load_reply_words(shipped / "replies", user / "replies")
+except SchemaError as exc:
+    here = exc
+assert "de.yaml:" in str(child), str(child)
+assert [str(e) for e in child.errors] == [str(e) for e in here.errors]
+""",
+    "a child that dies": """
+real = ruleset.cached_reply_words
+calls = []
+
+def dies_in_the_child(*args):
+    if not calls:  # the child's call (the parent's list stays as it was in the child)
+        os._exit(3)
+    return real(*args)
+
+ruleset.cached_reply_words = dies_in_the_child
+el = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
+assert el is not None, "no child process was started"
+calls.append(1)
+assert same(el.result(), real(shipped / "replies", None))
+""",
+}
+_FORK_PRELUDE = """
+import dataclasses, os, sys, threading
+from pathlib import Path
+from proxy.rules import ruleset
+from proxy.rules.replies import load_reply_words
+from proxy.rules.ruleset import RulesError, load_rules
+from proxy.schema import SchemaError
+work = sys.argv[1]
+shipped = ruleset.SHIPPED_RULES
+assert threading.active_count() == 1
+
+def same(a, b):  # ReplyWords compare by identity (they key a cache): compare what they hold
+    return dataclasses.astuple(a) == dataclasses.astuple(b)
+"""
 
 
-def test_reply_words_checked_in_a_child_process_give_the_same_rules_and_the_same_errors(tmp_path: Path) -> None:
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the words are always checked in-process")
+@pytest.mark.parametrize("case", sorted(_FORK_CASES))
+def test_reply_words_checked_in_a_child_process(case: str, tmp_path: Path) -> None:
     """On a multi-core Linux machine the reply word lists are checked in a forked child while
-    the other files are checked here: the outcome must be the same as checking them in-process."""
-    shipped = ruleset.SHIPPED_RULES
-    elsewhere = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
-    if elsewhere is None:
-        pytest.skip("no fork here (not Linux, one core, or threads running)")
-    assert same_words(elsewhere.result(), load_reply_words(shipped / "replies", None))
-
-    user = tmp_path / "rules"
-    (user / "replies").mkdir(parents=True)
-    (user / "replies" / "de.yaml").write_text("add:\n  stop:\n    - '!!!'\n")
-    with pytest.raises(RulesError) as child:
-        load_rules(user)
-    with pytest.raises(SchemaError) as here:
-        load_reply_words(shipped / "replies", user / "replies")
-    assert "de.yaml:" in str(child.value)
-    assert [str(e) for e in child.value.errors] == [str(e) for e in here.value.errors]
-
-
-def test_a_child_that_dies_leaves_the_words_checked_here(tmp_path: Path, monkeypatch) -> None:
-    shipped = ruleset.SHIPPED_RULES
-    real = ruleset.cached_reply_words
-    calls: list[int] = []
-
-    def dies_in_the_child(*args: object) -> object:
-        import os
-
-        if not calls:  # the child's call (the parent's list stays as it was in the child)
-            os._exit(3)
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ruleset, "cached_reply_words", dies_in_the_child)
-    elsewhere = ruleset._ReplyWordsElsewhere.start(shipped / "replies", None)
-    if elsewhere is None:
-        pytest.skip("no fork here (not Linux, one core, or threads running)")
-    calls.append(1)
-    assert same_words(elsewhere.result(), real(shipped / "replies", None))
+    the other files are checked: the outcome is the same as checking them in-process, and a
+    child that dies leaves them checked in the process itself."""
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    env.pop("CACHE_DIRECTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_PRELUDE + _FORK_CASES[case], str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
