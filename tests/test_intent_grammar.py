@@ -375,3 +375,80 @@ def test_a_clause_asks_for_itself(body: str, kind: str) -> None:
 )
 def test_a_thing_declined_beside_another_asked_for(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # whoever asks for a price list after refusing something wants mail, named or not
+        ("No call needed, just send me the price list for ten users.", "none"),
+        ("Einen Termin brauchen wir nicht, schicken Sie uns einfach die Preisliste.", "none"),
+        ("No need for a call, please remove me from your list.", "opt-out"),
+        ("Kein Interesse, bitte schicken Sie keine Angebote mehr.", "opt-out"),
+    ],
+)
+def test_a_refusal_before_asking_for_an_offer_refuses_a_thing(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a question led by a condition of the person's own asks what would happen
+        ("If we cancel the contract, will you delete our data automatically?", "none"),
+        ("Wenn wir kündigen, werden unsere Daten dann gelöscht?", "none"),
+        ("Si résilions l'abonnement, nos données seront-elles supprimées ?", "none"),
+        # a condition without words of its own, or about our mail, still asks
+        ("If possible, can you remove me from your list?", "opt-out"),
+        ("If you can, could you delete my data?", "erasure"),
+    ],
+)
+def test_a_question_led_by_a_condition_asks_nothing(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # an address removed and a new one given corrects what is kept
+        ("Please delete our old delivery address and use the new one: 4 Mill Lane, Leeds.", "none"),
+        ("Löschen Sie bitte die alte Lieferadresse und tragen Sie die neue ein.", "none"),
+        # but not when the person or the list is removed and something else is new
+        ("Remove me from your list, we have a new supplier.", "opt-out"),
+        ("Delete me, we have a new provider.", "opt-out"),
+    ],
+)
+def test_an_address_replaced_is_a_correction(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a complaint of the past about someone else, because of spam, is what happened
+        ("Last year we complained to the ICO about another company because of spam.", "none"),
+        ("Letztes Jahr haben wir uns bei der Datenschutzbehörde über eine andere Firma wegen Spam beschwert.", "none"),
+        ("If you send me one more email I will report you to the ICO.", "opt-out"),
+    ],
+)
+def test_a_complaint_told_of_the_past_is_no_threat(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negation reaches a contact further on when nothing else stands between
+        ("Pyydän, ettei minuun oteta tämän tarjouksen tiimoilta enää koskaan yhteyttä.", "opt-out"),
+        ("Palun minuga enam ühendust mitte võtta.", "opt-out"),
+        # Maltese negation closing a verb whose stem is listed
+        ("Tibgħatx aktar messaġġi.", "opt-out"),
+        ("Tibgħat il-katalogu, jekk jogħġbok.", "none"),
+        # a negation in a German phrase of staying keeps the person on the list
+        ("Bitte nehmen Sie mich nicht aus dem Verteiler, ich lese alles.", "none"),
+        ("Lassen Sie mich bitte künftig damit in Ruhe.", "opt-out"),
+        ("Wir bitten darum, uns von Ihren Mailings auszunehmen.", "opt-out"),
+    ],
+)
+def test_negations_that_reach_and_verbs_that_close_them(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -427,6 +427,7 @@ def _concepts(
     sentence: Sentence, lang: str, found: dict[str, list[int]], english: dict[str, list[int]] | None
 ) -> _Concepts:
     pos = {k: list(v) for k, v in found.items()}
+    _no_price_lists(pos)
     if english is not None and lang != "en":
         # English pronouns and "please" mix into every language ("please remove me, danke").
         for k in ("self", "please"):
@@ -472,6 +473,17 @@ def _concepts(
                     and not any(q < p and (n < q or clause[q] == clause[n]) for q in content)
                     for n in negs
                 )
+            if not no and k in ("contact", "receive") and negs:
+                # "Pyydän, ettei minuun oteta tämän asian tiimoilta enää yhteyttä": a negation
+                # reaches a contact further on in its clause when nothing it could negate
+                # stands between (only the person, "any more" and the matter of the mail)
+                no = any(
+                    n + NEG_AHEAD < p <= n + 2 * NEG_AHEAD
+                    and n not in after
+                    and clause[n] == clause[p]
+                    and not any(n < q < p for q in content)
+                    for n in negs
+                )
             if not no and k == "positive" and negs:
                 # "não faz qualquer sentido continuarmos a conversar": a negation reaches a sign
                 # of interest further on when nothing else it could negate stands between them
@@ -485,6 +497,15 @@ def _concepts(
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
     lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
     return _Concepts(lang, pos, free, negated, clause, lead)
+
+
+def _no_price_lists(pos: dict[str, list[int]]) -> None:
+    """ "price list", "Preisliste": a list that is part of a sign of interest is no mailing list."""
+    positive = set(pos.get("positive", ()))
+    if positive and "list" in pos:
+        pos["list"] = [p for p in pos["list"] if p not in positive and p - 1 not in positive]
+        if not pos["list"]:
+            del pos["list"]
 
 
 _JOINED = ("contact", "positive")  # "don't call me or write to me": a call is a contact too
@@ -539,7 +560,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     # "remove item 3 from the offer", "take my colleague off this thread": a removal from a
     # thing, a thread or a copy is no removal from our mailing, and a need refused beside it
     # ("we don't need it") is the removed item's
-    thing = _from_a_thing(c)
+    thing = _from_a_thing(c) or _replaced(c)
     # "I will delete my old account once we switch to you": the person's own plan
     asking = asking and not _own_plan(c)
     if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
@@ -573,8 +594,9 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         _threatens(c, "complain") and (c.has("law", "spam", "data") or context or _one_more_and(c))
     ):
         return "opt-out", "threatens a complaint to the data protection authority"
-    if _prefers(sentence, c):
-        # "Please don't phone me, e-mail is fine": a channel or a document preferred
+    if _prefers(sentence, c) or _declines_a_thing(c):
+        # "Please don't phone me, e-mail is fine": a channel or a document preferred;
+        # "Demo nepotřebujeme, pošlete rovnou nabídku": the demo is refused, the offer asked for
         return _shown_or_later(c)
     if c.free_("request") and not _hands_over(sentence, c):
         return "opt-out", "asks for no more mail"
@@ -607,12 +629,9 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and (c.has("more") or _asked_beside(c, "mail") or _short(sentence, c))
     ):
         return "opt-out", "wants no more mail"
-    if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)):
+    if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)) and not _told_complaint(c):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
-    if _declines_a_thing(c):
-        # "Demo nepotřebujeme, pošlete rovnou nabídku": the demo is refused, the offer asked for
-        return _shown_or_later(c)
     if ((c.neg("interest") or c.free_("refusal")) and not thing) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
@@ -620,19 +639,20 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
 
 def _declines_a_thing(c: _Concepts) -> bool:
     """ "Nie potrzebujemy prezentacji, proszę od razu przesłać ofertę", "Δεν χρειαζόμαστε demo,
-    στείλτε μας απευθείας προσφορά": a refusal whose clause names a thing (a demo, a document)
-    followed by a later clause that asks for something (a sign of interest) refuses that thing,
-    not us."""
-    refused = [*c.free.get("refusal", ()), *c.negated.get("interest", ())]
-    if not refused or c.has(*_LEFT_OUT):
+    στείλτε μας απευθείας προσφορά", "Kõnet pole vaja, aga saatke hinnakiri": a refusal in one
+    clause followed by a later clause that asks for something (a sign of interest: an offer,
+    a price list) refuses a thing (a demo, a call, a visit), not us: whoever asks for a price
+    list wants mail.  Whether the refused clause names that thing does not matter: its noun is
+    often one no list knows ("Оглед не ни трябва")."""
+    refused = [*c.free.get("refusal", ()), *c.negated.get("interest", ()), *c.negated.get("contact", ())]
+    if not refused or c.has(*_LEFT_OUT) or c.free_("request"):
         return False
     clauses = {c.clause[p] for p in refused}
     if len(clauses) != 1:
         return False
     (where,) = clauses
-    things = [p for k in ("thread", "positive") for p in c.pos.get(k, ()) if c.clause[p] == where]
-    wanted = [p for p in c.free.get("positive", ()) if c.clause[p] > where]
-    return bool(things and wanted)
+    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    return any(c.clause[p] > where and c.clause[p] not in negs for p in c.free.get("positive", ()))
 
 
 def _thanks_but_no(sentence: Sentence, c: _Concepts) -> bool:
@@ -753,8 +773,21 @@ def _threatens(c: _Concepts, name: str) -> bool:
     past = c.past_clauses()
     if not past:
         return True
-    ours = {c.clause[p] for k in ("contact", "mail", "spam", "more") for p in c.pos.get(k, ())}
+    # not spam, nor "spam" read as mail: "we complained about another firm because of spam"
+    # is what happened
+    spam = set(c.pos.get("spam", ()))
+    ours = {c.clause[p] for k in ("contact", "mail", "more") for p in c.pos.get(k, ()) if p not in spam}
     return any(c.clause[p] not in past or c.clause[p] in ours for p in free)
+
+
+def _told_complaint(c: _Concepts) -> bool:
+    """ "Last year we complained to the regulator about another firm because of spam": spam in
+    a clause that reports the past beside a complaint or an authority that is no threat tells
+    what happened to someone else."""
+    if not c.has("complain", "authority") or _threatens(c, "complain") or _threatens(c, "authority"):
+        return False
+    past = c.past_clauses()
+    return all(c.clause[p] in past for p in c.free["spam"])
 
 
 def _against_us(c: _Concepts) -> bool:
@@ -831,6 +864,8 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     asked = _asked(sentence.text)
     if not asked or c.has("please"):
         return False
+    if _hypothetical(sentence, c):
+        return True
     if c.has("question"):
         # "Can my team unsubscribe contacts in bulk?", "Wie gehen Ihre Kunden mit Löschanfragen
         # um?": a question word asks how the product works, whoever and whatever it names
@@ -840,6 +875,26 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     # A lone word ("Stop?", "Unsubscribe?") asks about nothing else: it is the request itself.
     filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
     return sum(1 for i in range(len(sentence.words)) if i not in filler) > 1
+
+
+def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Kui me lepingu lõpetame, kas te kustutate meie andmed?", "If we cancel, will our data be
+    deleted?": a question led by a clause of condition with words of its own asks what would
+    happen, not for it to be done.  The condition needs a word of its own that no list knows
+    (what the person would do: cancel, end the contract): "If possible, can you remove me?",
+    "If you can, ..." still ask, and one about our mail ("if you keep emailing me, ...") is
+    no hypothesis."""
+    spots = c.pos.get("condition")
+    if not spots or c.leading_word not in spots:
+        return False
+    first = c.clause[c.leading_word]
+    if not any(c.clause[i] > first for i in range(len(sentence.words))):
+        return False
+    known = {p for v in c.pos.values() for p in v}
+    if any(c.clause[p] == first for k in ("contact", "mail", "receive", "more", "spam") for p in c.pos.get(k, ())):
+        return False
+    own = [i for i in range(len(sentence.words)) if c.clause[i] == first and i != c.leading_word]
+    return len(own) >= 2 and any(i not in known and len(sentence.words[i]) >= 5 for i in own)
 
 
 _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
@@ -1105,6 +1160,18 @@ def _bare_more(sentence: Sentence, c: _Concepts) -> bool:
                 if len(after) <= 1:
                     return True
     return False
+
+
+def _replaced(c: _Concepts) -> bool:
+    """ "Удалите старый адрес нашего склада и внесите новый", "remove our old address and use
+    the new one": removing an address with "new" after both corrects what we hold, it asks to
+    stay.  Not "remove me from your list, we have a new supplier", "delete me, we have a new
+    provider": without an address removed the new thing is something else."""
+    if c.has("list", "data", "more", "spam", "unsubscribe", "stop", "complain", "authority", "object", "erasure"):
+        return False
+    verbs = [p for k in ("remove", "delete") for p in c.free.get(k, ())]
+    addresses = c.pos.get("address", ())
+    return any(v < p and a < p for v in verbs for a in addresses for p in c.pos.get("replacement", ()))
 
 
 def _from_a_thing(c: _Concepts) -> bool:

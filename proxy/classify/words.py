@@ -305,13 +305,17 @@ class Lexicon:
             for lang, a, b in self._variants_by_letter().get(word[:1], ()):
                 if word.startswith(a) and len(word) - len(a) >= 3:
                     found.extend((lg, c) for lg, c in self._plain(b + word[len(a) :]) if lg == lang)
-        if not found and self.negation_suffixes and word.endswith(tuple(self.negation_suffixes)):
-            # Maltese "tibgħatlix" = "ma tibgħatli" + "x": the negation closes the verb
+        if self.negation_suffixes and word.endswith(tuple(self.negation_suffixes)):
+            # Maltese "tibgħatlix" = "ma tibgħatli" + "x": the negation closes the verb, also
+            # when a stem of the verb would take the "x" for an ending ("tibgħat*" and "tibgħatx")
             for suffix, langs in self.negation_suffixes.items():
                 if word.endswith(suffix) and len(word) - len(suffix) >= 4:
                     stem = word[: -len(suffix)]
-                    found = [(lg, NEGATED + c) for lg, c in self._plain(stem) if lg in langs and c in NEGATABLE]
-                    if found:
+                    negated = [(lg, NEGATED + c) for lg, c in self._plain(stem) if lg in langs and c in NEGATABLE]
+                    if negated:
+                        plain = {(lg, NEGATED + c) for lg, c in found}
+                        if not found or plain.issuperset(negated):
+                            found = [f for f in found if (f[0], NEGATED + f[1]) not in negated] + negated
                         break
         if not found and len(word) >= MIN_TYPO and self.fuzzy:
             found = self._typo(word)

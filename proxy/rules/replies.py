@@ -83,6 +83,8 @@ class LanguageWords:
     thread: Words = ()  # a thread, a copy, a document: taking something off it is no opt-out
     plan: Words = ()  # "I will", "wir werden": what the person says they will do themselves
     question: Words = ()  # "how does your tool", "can my team": a question about how the product works
+    condition: Words = ()  # "if", "wenn": a question that starts with a condition asks what would happen
+    replacement: Words = ()  # "new": removing something old and giving the new one corrects data
     instead: Words = ()  # "rather", "instead", "is enough": another way or thing offered after a refused one
     alone: Words = ()  # "Enough!", "Хватит!": a stop word that is a refusal only as the whole reply
     past_endings: Words = ()
