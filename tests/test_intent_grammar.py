@@ -452,3 +452,23 @@ def test_a_complaint_told_of_the_past_is_no_threat(body: str, kind: str) -> None
 )
 def test_negations_that_reach_and_verbs_that_close_them(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negated wish negates the removing verb it governs: the person wants to stay
+        ("I don't want to unsubscribe, just change my address.", "none"),
+        ("No quiero darme de baja, solo cambiar la dirección.", "none"),
+        ("Nem szeretnék leiratkozni, csak a címet módosítsák.", "none"),
+        ("Bültenden çıkmak istemiyorum, sadece adresimi güncelleyin.", "none"),
+        # a negated wish of our mail still refuses it
+        ("I don't want your emails, unsubscribe me.", "opt-out"),
+        ("No quiero recibir más correos, denme de baja.", "opt-out"),
+        # the "can" of a question about the product is no "please"; a real "please" still asks
+        ("¿Los trabajadores pueden darse de baja de los avisos ellos mismos?", "none"),
+        ("Can my team please be removed from your list?", "opt-out"),
+    ],
+)
+def test_a_wish_not_to_leave_and_questions_with_can(body: str, kind: str) -> None:
+    assert judged(body) == kind

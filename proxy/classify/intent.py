@@ -492,6 +492,8 @@ def _concepts(
                     for n in negs
                 )
             (negated if no else free).setdefault(k, []).append(p)
+    if "want" in negated:
+        _negated_wish(negated["want"], free, negated, clause)
     if negated and "contact" in free:
         _coordinated(sentence, pos, free, negated, clause)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
@@ -506,6 +508,35 @@ def _no_price_lists(pos: dict[str, list[int]]) -> None:
         pos["list"] = [p for p in pos["list"] if p not in positive and p - 1 not in positive]
         if not pos["list"]:
             del pos["list"]
+
+
+_STAYING = ("unsubscribe", "remove", "delete", "stop")
+
+
+def _governs(w: int, p: int, clause: Sequence[float]) -> bool:
+    """Whether the wish at ``w`` is the wish of the verb at ``p``: the verb up to four words
+    after it ("I don't want to unsubscribe", "nem szeretnék leiratkozni") or right before it
+    ("aboneliğimi iptal etmek istemiyorum")."""
+    return clause[w] == clause[p] and (w < p <= w + 4 or w - 3 <= p < w)
+
+
+def _negated_wish(
+    wants: Sequence[int], free: dict[str, list[int]], negated: dict[str, list[int]], clause: Sequence[float]
+) -> None:
+    """ "I don't want to unsubscribe, just change my address", "No quiero darme de baja": a
+    negated wish negates the removing or stopping verb it governs, which then asks to stay."""
+    for k in _STAYING:
+        for p in list(free.get(k, ())):
+            if any(_governs(w, p, clause) for w in wants):
+                free[k].remove(p)
+                negated.setdefault(k, []).append(p)
+        if k in free and not free[k]:
+            del free[k]
+
+
+def _wish_to_stay(c: _Concepts, w: int) -> bool:
+    """A negated wish that governs a removing or stopping verb: the person wants to stay."""
+    return any(_governs(w, p, c.clause) for k in _STAYING for p in c.negated.get(k, ()))
 
 
 _JOINED = ("contact", "positive")  # "don't call me or write to me": a call is a contact too
@@ -594,7 +625,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         _threatens(c, "complain") and (c.has("law", "spam", "data") or context or _one_more_and(c))
     ):
         return "opt-out", "threatens a complaint to the data protection authority"
-    if _prefers(sentence, c) or _declines_a_thing(c):
+    if _prefers(sentence, c) or _declines_a_thing(sentence, c):
         # "Please don't phone me, e-mail is fine": a channel or a document preferred;
         # "Demo nepotřebujeme, pošlete rovnou nabídku": the demo is refused, the offer asked for
         return _shown_or_later(c)
@@ -632,18 +663,21 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)) and not _told_complaint(c):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
-    if ((c.neg("interest") or c.free_("refusal")) and not thing) or _thanks_but_no(sentence, c):
+    # "Aboneliğimi iptal etmek istemiyorum": a refusing wish of staying refuses no one
+    staying = any(_wish_to_stay(c, p) for p in c.free.get("refusal", ()))
+    if ((c.neg("interest") or c.free_("refusal")) and not thing and not staying) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
 
 
-def _declines_a_thing(c: _Concepts) -> bool:
+def _declines_a_thing(sentence: Sentence, c: _Concepts) -> bool:
     """ "Nie potrzebujemy prezentacji, proszę od razu przesłać ofertę", "Δεν χρειαζόμαστε demo,
-    στείλτε μας απευθείας προσφορά", "Kõnet pole vaja, aga saatke hinnakiri": a refusal in one
-    clause followed by a later clause that asks for something (a sign of interest: an offer,
-    a price list) refuses a thing (a demo, a call, a visit), not us: whoever asks for a price
-    list wants mail.  Whether the refused clause names that thing does not matter: its noun is
-    often one no list knows ("Оглед не ни трябва")."""
+    στείλτε μας απευθείας προσφορά", "No call needed, just send me the price list": a refusal
+    whose clause names a thing (a demo, a call, a document) followed by a later clause that
+    asks for something (an offer, a price list) refuses that thing, not us.  The thing may be
+    a noun no list knows when it leads the clause right before the negation ("Оглед не ни
+    трябва, пратете оферта").  "Not interested at the moment, but send me a price list"
+    names no thing: a refusal beside interest, for a person to look at."""
     refused = [*c.free.get("refusal", ()), *c.negated.get("interest", ()), *c.negated.get("contact", ())]
     if not refused or c.has(*_LEFT_OUT) or c.free_("request"):
         return False
@@ -651,8 +685,15 @@ def _declines_a_thing(c: _Concepts) -> bool:
     if len(clauses) != 1:
         return False
     (where,) = clauses
-    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
-    return any(c.clause[p] > where and c.clause[p] not in negs for p in c.free.get("positive", ()))
+    things = [p for k in ("thread", "positive", "contact") for p in c.pos.get(k, ()) if c.clause[p] == where]
+    if not things:
+        start = next(i for i, cl in enumerate(c.clause) if cl == where)
+        known = {p for v in c.pos.values() for p in v}
+        negs = {p for k in ("negation", "negation_after", "refusal") for p in c.pos.get(k, ())}
+        if start in known or len(sentence.words[start]) < 4 or start + 1 not in negs:
+            return False
+    negs_at = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    return any(c.clause[p] > where and c.clause[p] not in negs_at for p in c.free.get("positive", ()))
 
 
 def _thanks_but_no(sentence: Sentence, c: _Concepts) -> bool:
@@ -862,11 +903,16 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     person, "Could you please stop?" asks, "Can you stop emailing our director?" names the
     company; a role alone ("die Geschäftsführung") is no one the person writes for."""
     asked = _asked(sentence.text)
-    if not asked or c.has("please"):
+    if not asked:
+        return False
+    questions = c.pos.get("question", ())
+    # "¿Los empleados pueden darse de baja?": the "can" of a question phrase is no "please"
+    please = [p for p in c.pos.get("please", ()) if not any(q < p <= q + 2 for q in questions)]
+    if please:
         return False
     if _hypothetical(sentence, c):
         return True
-    if c.has("question"):
+    if questions:
         # "Can my team unsubscribe contacts in bulk?", "Wie gehen Ihre Kunden mit Löschanfragen
         # um?": a question word asks how the product works, whoever and whatever it names
         return True
@@ -1133,6 +1179,8 @@ def _no_wish_for_ours(sentence: Sentence, c: _Concepts) -> bool:
     known = {p for v in c.pos.values() for p in v}
     ours = [p for k in ("mail", "contact", "receive") for p in c.pos.get(k, ())]
     for w in c.negated.get("want", ()):
+        if _wish_to_stay(c, w):
+            continue
         own = [
             i
             for i in range(w + 1, len(sentence.words))
@@ -1154,6 +1202,8 @@ def _bare_more(sentence: Sentence, c: _Concepts) -> bool:
         return i not in known and len(sentence.words[i]) >= 3
 
     for w in c.negated.get("want", ()):
+        if _wish_to_stay(c, w):
+            continue
         for m in c.pos.get("more", ()):
             if m > w and c.clause[m] == c.clause[w] and not any(unknown(i) for i in range(w + 1, m)):
                 after = [i for i in range(m + 1, len(sentence.words)) if c.clause[i] == c.clause[m] and unknown(i)]
