@@ -472,3 +472,17 @@ def test_negations_that_reach_and_verbs_that_close_them(body: str, kind: str) ->
 )
 def test_a_wish_not_to_leave_and_questions_with_can(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # "not now and not later either" is no invitation to come back
+        ("Not now and not later either. No follow-ups needed.", "opt-out"),
+        ("Not now, but try again next year.", "none"),
+        # asking for details after refusing something else shows interest
+        ("Nie interesuje nas moduł kadrowy, ale księgowy tak. Proszę o szczegóły.", "uncertain"),
+    ],
+)
+def test_a_negated_later_and_asking_for_details(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -861,9 +861,15 @@ def _one_more_and(c: _Concepts) -> bool:
 
 
 def _later(c: _Concepts) -> bool:
-    """ "Write again next year", not "we had a case in the spring" (a report of the past)."""
+    """ "Write again next year", not "we had a case in the spring" (a report of the past) nor
+    "not now and not later either" ("nyt eikä myöhemmin": a later right after a negation)."""
     past = c.past_clauses()
-    return any(c.clause[p] not in past for p in c.pos.get("later", ()))
+    negs = {p for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
+    return any(
+        c.clause[p] not in past
+        and not any(n in negs and c.clause[n] == c.clause[p] for n in (p - 1, p - 2))
+        for p in c.pos.get("later", ())
+    )
 
 
 def _conceded(c: _Concepts) -> bool:
