@@ -486,3 +486,20 @@ def test_a_wish_not_to_leave_and_questions_with_can(body: str, kind: str) -> Non
 )
 def test_a_negated_later_and_asking_for_details(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negation with a verb of its own ends at "and": what follows is said for itself
+        ("Согласия я не давал и возражаю против обработки моих данных.", "opt-out"),
+        ("Nigdy nie wyrażałem zgody i sprzeciwiam się przetwarzaniu moich danych.", "opt-out"),
+        ("Ich kenne Sie nicht und möchte keine Werbung.", "opt-out"),
+        # "don't call and don't write" keeps both negations
+        ("Please don't call and don't write.", "opt-out"),
+        # and a negation with nothing of its own still reaches past "and"
+        ("We are not interested and never will be.", "opt-out"),
+    ],
+)
+def test_and_ends_a_negation_that_has_its_own_verb(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -455,6 +455,8 @@ def _concepts(
     negs = pos.get("negation", []) + pos.get("negation_after", [])
     after = frozenset(pos.get("negation_after", []))
     content = {p: None for k, v in pos.items() if k in CONTENT for p in v}
+    if negs and "conjunction" in pos:
+        _and_ends_negation(sentence, pos, negs, content, clause)
     free: dict[str, list[int]] = {}
     negated: dict[str, list[int]] = {}
     for k, v in pos.items():
@@ -508,6 +510,29 @@ def _no_price_lists(pos: dict[str, list[int]]) -> None:
         pos["list"] = [p for p in pos["list"] if p not in positive and p - 1 not in positive]
         if not pos["list"]:
             del pos["list"]
+
+
+def _and_ends_negation(
+    sentence: Sentence, pos: dict[str, list[int]], negs: Sequence[int], content: dict[int, None], clause: list[float]
+) -> None:
+    """ "Согласия я не давал и возражаю", "I never agreed and I object": a negation followed by
+    a verb of its own (a word no list knows) and then "and" has negated that verb; what comes
+    after the "and" starts a clause of its own."""
+    known = {p for v in pos.values() for p in v}
+    for a in sorted(pos["conjunction"]):
+        for n in negs:
+            if not n < a or clause[n] != clause[a]:
+                continue
+            between = range(n + 1, a)
+            if any(i in content for i in between):
+                continue
+            if any(i not in known and len(sentence.words[i]) >= 3 for i in between):
+                own = clause[a]
+                for i in range(a, len(clause)):
+                    if clause[i] != own:
+                        break
+                    clause[i] += 0.125 if i > a else 0.0625
+                break
 
 
 _STAYING = ("unsubscribe", "remove", "delete", "stop")

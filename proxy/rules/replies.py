@@ -68,6 +68,7 @@ class LanguageWords:
     prefix_variants: Words = ()  # "gc>c": a word starting "gc" is also read starting "c"
     past: Words = ()
     but: Words = ()
+    conjunction: Words = ()  # "and": after a negated verb of its own, the negation ends there
     please: Words = ()
     polite: Words = ()
     interest: Words = ()
