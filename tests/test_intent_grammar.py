@@ -503,3 +503,23 @@ def test_a_negated_later_and_asking_for_details(body: str, kind: str) -> None:
 )
 def test_and_ends_a_negation_that_has_its_own_verb(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # an asking word negated ("I do not ask") leaves the removal it governs unasked
+        ("Dobrý den, jaké údaje o mně máte? Nežádám o smazání, jen o informaci.", "none"),
+        ("Неправда, что я прошу удалить. Удалять не прошу, хочу просто понимать.", "none"),
+        ("Laba diena. Neprašau jų ištrinti, tiesiog noriu žinoti, iš kur juos gavote.", "none"),
+        ("Prosím, vymažte mé údaje.", "erasure"),
+        # a "no" that answers before "please" and a removal; a negative imperative still negates
+        ("No please remove me", "opt-out"),
+        ("Tere! Ärge palun mulle rohkem kirju saatke.", "opt-out"),
+        # the word of having had enough, with thanks beside it
+        ("Užteks. Ačiū", "opt-out"),
+        ("Good enough. Thanks", "none"),
+    ],
+)
+def test_negated_asking_answers_and_enough_with_thanks(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -428,6 +428,12 @@ def _concepts(
 ) -> _Concepts:
     pos = {k: list(v) for k, v in found.items()}
     _no_price_lists(pos)
+    if 0 in pos.get("negation", ()) and 1 in pos.get("please", ()) and 2 in pos.get("remove", ()):
+        # "No please remove me": a "no" that answers, before "please" and a removal, negates
+        # nothing after it (unlike Estonian "Ärge palun mulle kirju saatke": don't send me mail)
+        pos["negation"] = [p for p in pos["negation"] if p != 0]
+        if not pos["negation"]:
+            del pos["negation"]
     if english is not None and lang != "en":
         # English pronouns and "please" mix into every language ("please remove me, danke").
         for k in ("self", "please"):
@@ -494,8 +500,9 @@ def _concepts(
                     for n in negs
                 )
             (negated if no else free).setdefault(k, []).append(p)
-    if "want" in negated:
-        _negated_wish(negated["want"], free, negated, clause)
+    asking = _negated_asking(pos, clause)
+    if "want" in negated or asking:
+        _negated_wish([*negated.get("want", ()), *asking], free, negated, clause)
     if negated and "contact" in free:
         _coordinated(sentence, pos, free, negated, clause)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
@@ -557,6 +564,17 @@ def _negated_wish(
                 negated.setdefault(k, []).append(p)
         if k in free and not free[k]:
             del free[k]
+
+
+def _negated_asking(pos: dict[str, list[int]], clause: Sequence[float]) -> list[int]:
+    """ "Nežádám o smazání", "Neprašau jų ištrinti", "Удалять не прошу": an asking word
+    negated by its own prefix or by the negation right in front of it (not the sentence's
+    first word: "No please remove me" asks) is a wish negated."""
+    negs = set(pos.get("negation", ()))
+    return [
+        *pos.get(NEGATED + "please", ()),
+        *(q for q in pos.get("please", ()) if q - 1 in negs and q - 1 > 0 and clause[q - 1] == clause[q]),
+    ]
 
 
 def _wish_to_stay(c: _Concepts, w: int) -> bool:
@@ -1587,14 +1605,25 @@ def _alone(sentence: Sentence, rules: ReplyRules, guess: str | None) -> Finding 
     return None
 
 
+def _only_polite(sentence: Sentence, rules: ReplyRules, guess: str | None) -> bool:
+    """A sentence of thanks or greeting only ("Ačiū.", "Thanks!"): "Užteks. Ačiū" is the
+    word of having had enough alone."""
+    tagged = tag(sentence, rules.lexicon, None, guess)
+    return any(
+        len({p for k in ("polite", "please") for p in at.get(k, ())}) == len(sentence.words)
+        for at in tagged.at.values()
+    )
+
+
 def judge(subject: str, new_text: str, rules: ReplyRules) -> Judgement:
     text, found, guess = _read_body(new_text, rules)
     body = list(found)
     if len(body) > 1 and body[-1].line != body[-2].line and _is_name_line(body[-1], rules.lexicon, guess):
         body = body[:-1]
     findings = read_sentences(body, rules.lexicon, guess, rules.latin)
-    if len(body) == 1 and not findings:
-        alone = _alone(body[0], rules, guess)
+    said = [s for s in body if not _only_polite(s, rules, guess)] if len(body) > 1 and not findings else body
+    if len(said) == 1 and not findings:
+        alone = _alone(said[0], rules, guess)
         if alone is not None:
             findings = [alone]
     subject_finding = _subject_request(subject, rules, guess)
