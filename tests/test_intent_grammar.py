@@ -523,3 +523,22 @@ def test_and_ends_a_negation_that_has_its_own_verb(body: str, kind: str) -> None
 )
 def test_negated_asking_answers_and_enough_with_thanks(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a condition may lead a later clause, after a greeting or "and"
+        ("Une question : si nous partons, comment se passe la suppression de nos fichiers chez vous ?", "none"),
+        ("És ha egy kolléga leiratkozik a hírlevélről, azt a rendszer magától átvezeti?", "none"),
+        ("Can you remove me, if that is possible?", "opt-out"),
+        # a removal refused with "only" something else asked refuses the removal
+        ("Nem kérem a törlést, csak tudni szeretném, honnan van a címem.", "none"),
+        ("I am not asking for deletion, only for a copy of what you hold.", "none"),
+        ("Not interested remove me", "opt-out"),
+        # deleting data is erasure even beside a list
+        ("cancellate i miei dati e toglietemi dalle vostre liste", "erasure"),
+    ],
+)
+def test_conditions_in_later_clauses_and_removals_refused(body: str, kind: str) -> None:
+    assert judged(body) == kind

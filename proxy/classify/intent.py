@@ -546,10 +546,10 @@ _STAYING = ("unsubscribe", "remove", "delete", "stop")
 
 
 def _governs(w: int, p: int, clause: Sequence[float]) -> bool:
-    """Whether the wish at ``w`` is the wish of the verb at ``p``: the verb up to four words
+    """Whether the wish at ``w`` is the wish of the verb at ``p``: the verb up to five words
     after it ("I don't want to unsubscribe", "nem szeretnék leiratkozni") or right before it
     ("aboneliğimi iptal etmek istemiyorum")."""
-    return clause[w] == clause[p] and (w < p <= w + 4 or w - 3 <= p < w)
+    return clause[w] == clause[p] and (w < p <= w + 5 or w - 3 <= p < w)
 
 
 def _negated_wish(
@@ -568,13 +568,28 @@ def _negated_wish(
 
 def _negated_asking(pos: dict[str, list[int]], clause: Sequence[float]) -> list[int]:
     """ "Nežádám o smazání", "Neprašau jų ištrinti", "Удалять не прошу": an asking word
-    negated by its own prefix or by the negation right in front of it (not the sentence's
-    first word: "No please remove me" asks) is a wish negated."""
+    negated by its own prefix or by the negation right in front of it is a wish negated ("No
+    please remove me" lost its "no" in ``_concepts``)."""
     negs = set(pos.get("negation", ()))
     return [
         *pos.get(NEGATED + "please", ()),
-        *(q for q in pos.get("please", ()) if q - 1 in negs and q - 1 > 0 and clause[q - 1] == clause[q]),
+        *(q for q in pos.get("please", ()) if q - 1 in negs and clause[q - 1] == clause[q]),
     ]
+
+
+def _refused_removal(c: _Concepts) -> bool:
+    """ "Nem kérem a törlésüket, csak tudni szeretném", "Níl mé ag iarraidh iad a scriosadh, ach
+    eolas amháin": a refusal of a removal in its own clause, with the removal negated or
+    "only" something else asked in a later clause, refuses the removal, not us."""
+    verbs = [p for k in _STAYING for p in c.pos.get(k, ())]
+    negated = {c.clause[p] for k in _STAYING for p in c.negated.get(k, ())}
+    for r in c.free.get("refusal", ()):
+        where = c.clause[r]
+        if not any(r < p and c.clause[p] == where for p in verbs):
+            continue
+        if where in negated or any(c.clause[i] > where for i in c.pos.get("instead", ())):
+            return True
+    return False
 
 
 def _wish_to_stay(c: _Concepts, w: int) -> bool:
@@ -623,10 +638,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     """(kind, reason) of a request, refusal, sign of interest or of "later" in one sentence."""
     person = c.has("self", "them")
     target = person or c.has("list", "address")
-    if c.free_("erasure"):
-        return "erasure", "invokes the right to erasure"
     # "Kunnen medewerkers zich zelf afmelden?": a question about what others can do asks nothing
     asking = not _asks_about_others(sentence, c)
+    if c.free_("erasure") and asking:
+        return "erasure", "invokes the right to erasure"
     # "Emma has left. Her mail is not read any more": no request about her
     left = c.has("left") or (previous is not None and previous.has("left"))
     # "Nous avons supprimé notre ancien prestataire": a report of the past asks nothing,
@@ -635,11 +650,13 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     # thing, a thread or a copy is no removal from our mailing, and a need refused beside it
     # ("we don't need it") is the removed item's
     thing = _from_a_thing(c) or _replaced(c)
-    # "I will delete my old account once we switch to you": the person's own plan
-    asking = asking and not _own_plan(c)
+    # "I will delete my old account once we switch to you": the person's own plan; "Nem kérem
+    # a törlést, csak tudni szeretném": a removal refused
+    asking = asking and not _own_plan(c) and not _refused_removal(c)
     if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
         deleting = c.told("delete")
-        if c.has("data") and not c.has("list"):
+        if c.has("data") and (deleting or not c.has("list")):
+            # "cancellate i miei dati e toglietemi dalle liste": deleting the data is erasure
             return "erasure", "asks for their data to be deleted"
         if (c.has("completely") and c.has("store", "address", "data")) or (c.has("completely") and c.has("away")):
             return "erasure", "asks to be deleted from all records"
@@ -707,7 +724,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
     # "Aboneliğimi iptal etmek istemiyorum": a refusing wish of staying refuses no one
-    staying = any(_wish_to_stay(c, p) for p in c.free.get("refusal", ()))
+    staying = any(_wish_to_stay(c, p) for p in c.free.get("refusal", ())) or _refused_removal(c)
     if ((c.neg("interest") or c.free_("refusal")) and not thing and not staying) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
@@ -973,23 +990,32 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
 
 
 def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:
-    """ "Kui me lepingu lõpetame, kas te kustutate meie andmed?", "If we cancel, will our data be
-    deleted?": a question led by a clause of condition with words of its own asks what would
-    happen, not for it to be done.  The condition needs a word of its own that no list knows
-    (what the person would do: cancel, end the contract): "If possible, can you remove me?",
-    "If you can, ..." still ask, and one about our mail ("if you keep emailing me, ...") is
-    no hypothesis."""
+    """ "Kui me lepingu lõpetame, kas te kustutate meie andmed?", "Question préalable : si nous
+    résilions, comment se passe la suppression ?", "és ha egy vevő leiratkozik, ...?": a
+    question with a clause of condition that leads its clause (after a greeting, "and" or a
+    short word at most) and is followed by another clause asks what would happen, not for it
+    to be done.  The condition needs a word of its own that no list knows (what the person
+    would do: cancel, end the contract): "If possible, can you remove me?", "If you can, ..."
+    still ask, and one about our mail ("if you keep emailing me, ...") is no hypothesis."""
     spots = c.pos.get("condition")
-    if not spots or c.leading_word not in spots:
-        return False
-    first = c.clause[c.leading_word]
-    if not any(c.clause[i] > first for i in range(len(sentence.words))):
+    if not spots:
         return False
     known = {p for v in c.pos.values() for p in v}
-    if any(c.clause[p] == first for k in ("contact", "mail", "receive", "more", "spam") for p in c.pos.get(k, ())):
-        return False
-    own = [i for i in range(len(sentence.words)) if c.clause[i] == first and i != c.leading_word]
-    return len(own) >= 2 and any(i not in known and len(sentence.words[i]) >= 5 for i in own)
+    light = {p for k in ("please", "polite", "conjunction") for p in c.pos.get(k, ())}
+    ours = {c.clause[p] for k in ("contact", "receive", "more", "spam") for p in c.pos.get(k, ())}
+    last = max(c.clause)
+    for s in spots:
+        where = c.clause[s]
+        start = next(i for i, cl in enumerate(c.clause) if cl == where)
+        before = range(start, s)
+        if len(before) > 2 or any(i not in light and len(sentence.words[i]) > 3 for i in before):
+            continue
+        if where == last or where in ours:
+            continue
+        own = [i for i in range(s + 1, len(sentence.words)) if c.clause[i] == where]
+        if len(own) >= 2 and any(i not in known and len(sentence.words[i]) >= 5 for i in own):
+            return True
+    return False
 
 
 _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
