@@ -542,3 +542,19 @@ def test_negated_asking_answers_and_enough_with_thanks(body: str, kind: str) -> 
 )
 def test_conditions_in_later_clauses_and_removals_refused(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # where our mail landed, or nearly did, is no complaint about it
+        ("I nearly deleted your mail as spam, but the figures are interesting.", "none"),
+        ("Jeg var lige ved at slette mailen som spam, men prisen lyder godt.", "none"),
+        ("Ihre Mail war im Spam gelandet, ich habe sie erst heute gefunden. Rufen Sie mich an.", "none"),
+        # spam said of our mail now, or reported, still is
+        ("Your emails are spam.", "opt-out"),
+        ("I have reported your mails as spam.", "opt-out"),
+    ],
+)
+def test_where_our_mail_landed_is_no_complaint(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -720,7 +720,12 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and (c.has("more") or _asked_beside(c, "mail") or _short(sentence, c))
     ):
         return "opt-out", "wants no more mail"
-    if c.free_("spam") and not (c.has("delete", "remove") and _removed_a_mail(c)) and not _told_complaint(c):
+    if (
+        c.free_("spam")
+        and not (c.has("delete", "remove") and _removed_a_mail(c))
+        and not _told_complaint(c)
+        and not _landed_in_spam(c)
+    ):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
         return "opt-out", "calls our mail spam"
     # "Aboneliğimi iptal etmek istemiyorum": a refusing wish of staying refuses no one
@@ -879,6 +884,19 @@ def _threatens(c: _Concepts, name: str) -> bool:
     spam = set(c.pos.get("spam", ()))
     ours = {c.clause[p] for k in ("contact", "mail", "more") for p in c.pos.get(k, ()) if p not in spam}
     return any(c.clause[p] not in past or c.clause[p] in ours for p in free)
+
+
+def _landed_in_spam(c: _Concepts) -> bool:
+    """ "Viestisi oli mennyt roskapostiin", "mailul tău ajunsese la spam", "već sam to htio
+    obrisati kao spam": spam with our mail or a deleting verb in a clause that reports the past
+    (or what nearly happened), with no complaint in it, tells where the mail landed or nearly
+    did."""
+    if c.has("complain", "authority"):
+        return False
+    past = c.past_clauses()
+    spam = set(c.pos["spam"])
+    told = {c.clause[p] for k in ("mail", "delete", "remove") for p in c.pos.get(k, ()) if p not in spam}
+    return all(c.clause[p] in past and c.clause[p] in told for p in c.free["spam"])
 
 
 def _told_complaint(c: _Concepts) -> bool:
