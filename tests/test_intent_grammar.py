@@ -558,3 +558,16 @@ def test_conditions_in_later_clauses_and_removals_refused(body: str, kind: str) 
 )
 def test_where_our_mail_landed_is_no_complaint(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a refusal inside a clause of condition of a question is what might be
+        ("Si al final no nos interesa, ¿darse de baja es fácil o hay permanencia?", "none"),
+        ("If in the end it does not suit us, can we cancel anytime?", "none"),
+        ("Not interested. Can we stop here?", "opt-out"),
+    ],
+)
+def test_a_refusal_in_a_condition_is_what_might_be(body: str, kind: str) -> None:
+    assert judged(body) == kind

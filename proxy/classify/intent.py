@@ -730,6 +730,12 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "calls our mail spam"
     # "Aboneliğimi iptal etmek istemiyorum": a refusing wish of staying refuses no one
     staying = any(_wish_to_stay(c, p) for p in c.free.get("refusal", ())) or _refused_removal(c)
+    if _asked(sentence.text) and c.has("condition"):
+        # "y si al final no nos convence, ¿darse de baja es fácil?": a refusal in a clause of
+        # condition is what might be, not what is
+        iffy = _conditions(sentence, c)
+        refused = [*c.free.get("refusal", ()), *c.negated.get("interest", ())]
+        staying = staying or bool(refused and all(c.clause[p] in iffy for p in refused))
     if ((c.neg("interest") or c.free_("refusal")) and not thing and not staying) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
     return _shown_or_later(c)
@@ -1010,18 +1016,25 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
 def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:
     """ "Kui me lepingu lõpetame, kas te kustutate meie andmed?", "Question préalable : si nous
     résilions, comment se passe la suppression ?", "és ha egy vevő leiratkozik, ...?": a
-    question with a clause of condition that leads its clause (after a greeting, "and" or a
-    short word at most) and is followed by another clause asks what would happen, not for it
-    to be done.  The condition needs a word of its own that no list knows (what the person
-    would do: cancel, end the contract): "If possible, can you remove me?", "If you can, ..."
-    still ask, and one about our mail ("if you keep emailing me, ...") is no hypothesis."""
+    question with a clause of condition (``_conditions``) asks what would happen, not for it
+    to be done."""
+    return bool(_conditions(sentence, c))
+
+
+def _conditions(sentence: Sentence, c: _Concepts) -> frozenset[float]:
+    """The clauses of condition of a sentence: led by a condition word (after a greeting,
+    "and" or a short word at most) and followed by another clause.  The condition needs a word
+    of its own that no list knows (what the person would do: cancel, end the contract):
+    "If possible, can you remove me?", "If you can, ..." make none, and neither does one about
+    our mail ("if you keep emailing me, ...")."""
     spots = c.pos.get("condition")
     if not spots:
-        return False
+        return frozenset()
     known = {p for v in c.pos.values() for p in v}
     light = {p for k in ("please", "polite", "conjunction") for p in c.pos.get(k, ())}
     ours = {c.clause[p] for k in ("contact", "receive", "more", "spam") for p in c.pos.get(k, ())}
     last = max(c.clause)
+    found = set()
     for s in spots:
         where = c.clause[s]
         start = next(i for i, cl in enumerate(c.clause) if cl == where)
@@ -1032,8 +1045,8 @@ def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:
             continue
         own = [i for i in range(s + 1, len(sentence.words)) if c.clause[i] == where]
         if len(own) >= 2 and any(i not in known and len(sentence.words[i]) >= 5 for i in own):
-            return True
-    return False
+            found.add(where)
+    return frozenset(found)
 
 
 _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
