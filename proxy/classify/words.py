@@ -104,7 +104,9 @@ MIN_TYPO = 7
 SHORT_STEM = 3  # stems this short meet words of other languages by chance
 PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop"})
 NEGATED = "not:"  # concept prefix of a word negated by its own prefix
-NEGATABLE = frozenset({"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail", "please"})
+NEGATABLE = frozenset(
+    {"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail", "please"}
+)
 _TYPO_STEM_CONCEPTS = frozenset({"unsubscribe", "remove", "delete"})
 # word-list keys that hold parts of words, read by Lexicon.build itself
 _WORD_PARTS = frozenset(
