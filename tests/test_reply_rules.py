@@ -118,12 +118,12 @@ def test_rules_check_says_what_a_user_file_changes(tmp_path: Path, capsys: pytes
     config = write_config(tmp_path, {})
     mine = tmp_path / "user-rules" / "replies"
     mine.mkdir(parents=True)
-    (mine / "fr.yaml").write_text("add:\n  request: [fichez-moi la paix]\nremove:\n  refusal: [non merci]\n")
+    (mine / "fr.yaml").write_text("add:\n  request: [arrêtez ce cirque]\nremove:\n  refusal: [non merci]\n")
     (tmp_path / "user-rules" / "optout.yaml").write_text("languages: {}\n")
     assert gdpr_proxy(["-c", str(config), "rules", "check"]) == 0
     out = capsys.readouterr().out
     assert f"{mine / 'fr.yaml'}: OK (yours" in out
-    assert "fr request: adds 1: fichez-moi la paix" in out
+    assert "fr request: adds 1: arrêtez ce cirque" in out
     assert "fr refusal: removes 1: non merci" in out
     assert "optout.yaml: no longer read" in out
 
