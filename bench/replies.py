@@ -99,6 +99,7 @@ class Result:
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     per_second: float = 0.0
     cpu_seconds: float = 0.0
+    by_model: list[str] = field(default_factory=list)  # sent to review by the reply model (second signal)
     problems: list[str] = field(default_factory=list)
 
     def rate(self, count: int, total: int) -> float:
@@ -140,6 +141,7 @@ class Result:
             "neutral_uncertain": self.neutral_uncertain,
             "other_wrong": self.other_wrong,
             "confusion": {f"{e} -> {a}": n for (e, a), n in sorted(self.confusion.items())},
+            "sent_to_review_by_model": self.by_model,
             "replies_per_second": round(self.per_second, 1),
             "targets": [{"target": t, "wanted": w, "measured": m, "ok": ok} for t, w, m, ok in self.targets()],
             "problems": self.problems,
@@ -165,7 +167,8 @@ def verdict_of(answer: Any) -> str:
 def score(title: str, items: Sequence[Item], classify: Callable[[bytes], Any]) -> Result:
     result = Result(title)
     started = time.process_time()
-    answers = [verdict_of(classify(item.raw)) for item in items]
+    full = [classify(item.raw) for item in items]
+    answers = [verdict_of(answer) for answer in full]
     rounds, cpu = 1, time.process_time() - started
     while items and cpu < MIN_CPU_SECONDS:
         for item in items:
@@ -173,7 +176,9 @@ def score(title: str, items: Sequence[Item], classify: Callable[[bytes], Any]) -
         rounds, cpu = rounds + 1, time.process_time() - started
     result.cpu_seconds = cpu
     result.per_second = len(items) * rounds / cpu if cpu > 0 else 0.0
-    for item, answer in zip(items, answers, strict=True):
+    for item, answer, whole in zip(items, answers, full, strict=True):
+        if "(model " in str(getattr(whole, "reason", "")):
+            result.by_model.append(f"{item.id} {item.expect}->{answer}")
         ok = answer in RIGHT[item.expect]
         result.items += 1
         result.right += ok
@@ -243,6 +248,7 @@ def report(result: Result) -> str:
     lines += _ids("False opt-outs (non-requests answered opt-out/erasure)", result.false_opt_outs)
     lines += _ids("Neutral/positive sent to uncertain", result.neutral_uncertain, result.neutral)
     lines += _ids("Other wrong verdicts", result.other_wrong)
+    lines += _ids("Sent to review by the reply model (second signal; included above)", result.by_model)
     lines += ["", f"Speed: {result.per_second:,.0f} replies/s on one core ({result.cpu_seconds:.2f} s CPU)", ""]
     lines += ["Targets:"]
     for name, wanted, measured, ok in result.targets():

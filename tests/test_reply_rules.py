@@ -57,7 +57,8 @@ def test_each_language_knows_its_refusal_and_reads_nothing_into_a_greeting(code:
 def test_a_user_file_adds_one_phrase_and_every_shipped_language_keeps_working(tmp_path: Path) -> None:
     (tmp_path / "de.yaml").write_text("add:\n  request: [schluss mit den mails]\n", encoding="utf-8")
     shipped, mine = compiled(), compiled(tmp_path)
-    assert classify(mail("Schluss mit den Mails!"), shipped).verdict == "none"
+    # the shipped rules do not list it (the reply model, which would send it to review, is not asked)
+    assert classify(mail("Schluss mit den Mails!"), shipped, second_signal=False).verdict == "none"
     assert classify(mail("Schluss mit den Mails!"), mine).verdict == "opt-out"
     for code in LANGUAGES:
         text = first_refusal(code)

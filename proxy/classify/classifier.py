@@ -14,6 +14,7 @@ from proxy.classify.autoreply import AutoReply, detect_auto_reply
 from proxy.classify.bounce import could_be_report, parse_bounce
 from proxy.classify.complaints import parse_complaint
 from proxy.classify.intent import auto_reply_phrase, judge
+from proxy.classify.model import second_opinion
 from proxy.classify.reader import reply_from_message
 from proxy.classify.reply_rules import ReplyRules
 from proxy.classify.verdicts import Kind, Verdict
@@ -23,15 +24,18 @@ __all__ = ["Kind", "ReplyRules", "Verdict", "classify"]
 MAX_SHOWN_TEXT = 2000  # of the person's text kept with a verdict for review
 
 
-def classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str] = ()) -> Verdict:
-    """Never raises: a message that cannot be read is left for a person to look at."""
+def classify(
+    raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str] = (), *, second_signal: bool = True
+) -> Verdict:
+    """Never raises: a message that cannot be read is left for a person to look at.
+    ``second_signal=False``: the rules alone, without the model (``model.py``; its trainer)."""
     try:
-        return _classify(raw, rules, footer_fingerprints)
+        return _classify(raw, rules, footer_fingerprints, second_signal)
     except Exception as exc:  # the watcher must keep going whatever arrives
         return Verdict("uncertain", (), "", "", None, (), reason=f"unreadable: {type(exc).__name__}")
 
 
-def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str]) -> Verdict:
+def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str], second_signal: bool) -> Verdict:
     msg = mimeparse.parse(raw)
     sender = mimeparse.address(msg, "From")
     refs = mimeparse.message_ids(mimeparse.header(msg, "In-Reply-To") + " " + mimeparse.header(msg, "References"))
@@ -83,6 +87,8 @@ def _classify(raw: bytes, rules: ReplyRules, footer_fingerprints: Sequence[str])
             if own is not None:
                 reason = f"{found.reason}, but the sentence also reads as an absence notice ({own[0]!r})"
                 found = dataclasses.replace(found, outcome="uncertain", reason=reason)
+        if second_signal:  # wordings no rule lists go to a person, never straight to opt-out
+            found, _ = second_opinion(found, reply.new_text, rules)
     addresses = (sender,) if sender and found.outcome != "none" else ()
     return Verdict(
         found.outcome,
