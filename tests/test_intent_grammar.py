@@ -571,3 +571,16 @@ def test_where_our_mail_landed_is_no_complaint(body: str, kind: str) -> None:
 )
 def test_a_refusal_in_a_condition_is_what_might_be(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a mobile client's line ends what the person wrote, in every language
+        ("Užteks. Ačiū\n\nIšsiųsta iš mano iPhone", "opt-out"),
+        ("Genug.\n\nVon meinem Samsung Galaxy gesendet", "opt-out"),
+        ("Does it work on Android phones too?", "none"),
+    ],
+)
+def test_a_mobile_signature_ends_the_text(body: str, kind: str) -> None:
+    assert judged(body) == kind

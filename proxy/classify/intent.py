@@ -1519,6 +1519,15 @@ def _is_signoff(line: str, rules: ReplyRules) -> bool:
     return rules.signoffs is not None and rules.signoffs.fullmatch(normalize(line.rstrip(" ,.!-"))) is not None
 
 
+# "Sent from my iPhone", "Išsiųsta iš mano iPhone", "Von meinem Samsung Galaxy gesendet", "Get
+# Outlook for Android": a mobile client's line names the device in every language
+_DEVICE = re.compile(r"\b(?:iPhone|iPad|Android|Samsung|Galaxy|BlackBerry|Huawei|Xiaomi|Outlook for)\b", re.IGNORECASE)
+
+
+def _is_device_line(line: str) -> bool:
+    return len(line.split()) <= 7 and _DEVICE.search(line) is not None
+
+
 def _is_disclaimer(line: str, rules: ReplyRules) -> bool:
     if len(line) < 40:
         return False
@@ -1544,7 +1553,9 @@ def person_text(text: str, rules: ReplyRules) -> str:
         if not stripped:
             out.append("")
             continue
-        if (seen_text and _is_signoff(stripped, rules)) or _is_disclaimer(stripped, rules):
+        if (seen_text and (_is_signoff(stripped, rules) or _is_device_line(stripped))) or _is_disclaimer(
+            stripped, rules
+        ):
             break
         seen_text = True
         out.append(line)
