@@ -584,3 +584,21 @@ def test_a_refusal_in_a_condition_is_what_might_be(body: str, kind: str) -> None
 )
 def test_a_mobile_signature_ends_the_text(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # what someone asked of the person is their task, not a request to us
+        ("Our auditors asked us to delete old CVs after six months; does your tool do that?", "none"),
+        ("My boss asked me to ask you to remove him from your list.", "opt-out"),
+        ("Gelieve mij uit te schrijven.", "opt-out"),
+        # "a.u.b." does not end a sentence
+        ("Verwijder a.u.b. de oude offerte, de nieuwe volgt vandaag.", "none"),
+        ("Verwijder mij a.u.b. uit uw bestand.", "opt-out"),
+        # where did you get my data is a question
+        ("¿Qué datos tienen sobre mí y de dónde los sacaron?", "none"),
+    ],
+)
+def test_tasks_of_the_person_abbreviations_and_where_from(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -98,8 +98,8 @@ NEG_BEHIND = 6  # and back, for negations that follow their verb ("schreiben Sie
 # a sentence ends after its mark and any closing bracket or quote ("... first.) To delete"),
 # in every script ("؟", "؛", "。", "！")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;؟؛。！？；])|(?<=[.!?;؟؛。！？；][)\]\"'»”’]))\s+(?=[^\d\s])|\n+")
-# "Art. 17", "Nr.", "z. B." do not end a sentence.
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:\w{1,3}|\w\.\w)\.$")
+# "Art. 17", "Nr.", "z. B.", "a.u.b.", "e.g." do not end a sentence.
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:\w{1,3}|\w(?:\.\w)+)\.$")
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # commas of every script end a clause: Arabic "،" and "؛", CJK "、" and "，"
 _CLAUSE_BREAK = re.compile(r"\s*[,;:–—()\[\]،؛、，；：]\s*|\s+-\s+")
@@ -577,6 +577,16 @@ def _negated_asking(pos: dict[str, list[int]], clause: Sequence[float]) -> list[
     ]
 
 
+def _asked_of_them(c: _Concepts) -> bool:
+    """ "Our auditors asked us to delete old CVs": an asking word right before the person (not
+    leading the sentence) is what someone asked of the person; what is removed, with no list,
+    address, data, record, mail or colleague in sight, is their own thing."""
+    if c.has("list", "address", "data", "store", "mail", "them", "contact", "more", "negation", "unsubscribe", "stop"):
+        return False  # "Proto vás prosím, abyste mi už nic neposílal": "that you ... me" asks
+    selves = set(c.pos.get("self", ()))
+    return any(p > c.leading_word and p + 1 in selves for p in c.pos.get("please", ()))
+
+
 def _refused_removal(c: _Concepts) -> bool:
     """ "Nem kérem a törlésüket, csak tudni szeretném", "Níl mé ag iarraidh iad a scriosadh, ach
     eolas amháin": a refusal of a removal in its own clause, with the removal negated or
@@ -652,7 +662,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     thing = _from_a_thing(c) or _replaced(c)
     # "I will delete my old account once we switch to you": the person's own plan; "Nem kérem
     # a törlést, csak tudni szeretném": a removal refused
-    asking = asking and not _own_plan(c) and not _refused_removal(c)
+    asking = asking and not _own_plan(c) and not _refused_removal(c) and not _asked_of_them(c)
     if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
         deleting = c.told("delete")
         if c.has("data") and (deleting or not c.has("list")):
