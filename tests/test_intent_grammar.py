@@ -602,3 +602,20 @@ def test_a_mobile_signature_ends_the_text(body: str, kind: str) -> None:
 )
 def test_tasks_of_the_person_abbreviations_and_where_from(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # asked not to receive our mail, not in a question
+        ("Les pedimos que ninguno de nuestros buzones vuelva a recibir correos suyos.", "opt-out"),
+        ("Dá sa v aplikácii vypnúť, aby vodiči nedostávali upozornenia mailom?", "none"),
+        # a verb that ends its clause takes the list in front of it
+        ("bi zahmet listeden silin artik", "opt-out"),
+        ("You can list the keys and delete them one at a time.", "none"),
+        # a negated wish with "any more" in front of it
+        ("Nu mai vreau să aud de voi în inbox-ul meu.", "opt-out"),
+    ],
+)
+def test_receiving_refused_and_verbs_at_the_end(body: str, kind: str) -> None:
+    assert judged(body) == kind

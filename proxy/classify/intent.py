@@ -577,6 +577,12 @@ def _negated_asking(pos: dict[str, list[int]], clause: Sequence[float]) -> list[
     ]
 
 
+def _ends_clause(c: _Concepts, v: int) -> bool:
+    """Whether only "any more", politeness or the person follow ``v`` in its clause."""
+    light = {p for k in ("more", "please", "polite", "self") for p in c.pos.get(k, ())}
+    return all(i in light for i in range(v + 1, len(c.clause)) if c.clause[i] == c.clause[v])
+
+
 def _asked_of_them(c: _Concepts) -> bool:
     """ "Our auditors asked us to delete old CVs": an asking word right before the person (not
     leading the sentence) is what someone asked of the person; what is removed, with no list,
@@ -676,6 +682,11 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         addressed = c.has("self", "please", "address", "want") or _short(sentence, c) or _leads(c, "remove", "delete")
         verbs = [p for k in ("remove", "delete") for p in c.free.get(k, ())]
         after_verb = any(v < p and c.clause[p] == c.clause[v] for v in verbs for p in c.pos.get("list", ()))
+        # "listeden silin artık": a verb that ends its clause (but for "any more" and politeness)
+        # takes the list in front of it
+        after_verb = after_verb or any(
+            p < v and c.clause[p] == c.clause[v] and _ends_clause(c, v) for v in verbs for p in c.pos.get("list", ())
+        )
         if c.has("list") and (addressed or after_verb):
             return "opt-out", "asks to be removed from the list"
         if deleting and (c.has("store") or (previous is not None and previous.has("data")) or c.has("law")):
@@ -722,6 +733,16 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and (c.has("mail", "contact") or c.free_("want")) and not c.has("past"):
         # "Ich will das nicht mehr bekommen": a wish not to receive any more
+        return "opt-out", "does not want our mail"
+    if (
+        asking
+        and c.neg("receive")
+        and c.has("mail")
+        and c.has("please", "want")
+        and not c.has("past", "left")
+        and not _asked(sentence.text)
+    ):
+        # "Os pedimos que ninguno de nuestros buzones reciba correos vuestros": asked not to receive
         return "opt-out", "does not want our mail"
     if (
         c.neg("mail")
