@@ -982,7 +982,7 @@ def _later(c: _Concepts) -> bool:
     negs = {p for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
     return any(
         c.clause[p] not in past
-        and not any(n in negs and c.clause[n] == c.clause[p] for n in (p - 1, p - 2))
+        and not any(n in negs and c.clause[n] == c.clause[p] for n in (p - 1, p - 2, p - 3))
         for p in c.pos.get("later", ())
     )
 
