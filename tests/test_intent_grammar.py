@@ -619,3 +619,22 @@ def test_tasks_of_the_person_abbreviations_and_where_from(body: str, kind: str) 
 )
 def test_receiving_refused_and_verbs_at_the_end(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # "without" and "nothing" negate the deletion they govern
+        ("Katere podatke o meni imate? Prosim za vpogled, brez izbrisa.", "none"),
+        ("Vad har ni för uppgifter om mig? Radera ingenting ännu.", "none"),
+        ("Radera mina uppgifter.", "erasure"),
+        # a company's own data protection officer is no supervisory authority
+        ("Nos lo preguntará el delegado de protección de datos, seguro.", "none"),
+        # a wish of others asked about in a question
+        ("Si può disattivare il report per i capiturno che non lo vogliono ricevere?", "none"),
+        # a condition about the future with "ever" in it
+        ("Küsimus: kui leping kunagi lõpeb, kas te kustutate meie kliendiandmed?", "none"),
+    ],
+)
+def test_without_nothing_officers_and_wishes_of_others(body: str, kind: str) -> None:
+    assert judged(body) == kind

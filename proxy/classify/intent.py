@@ -729,7 +729,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "opt-out", "asks for no more mail"
     if c.neg("want") and c.has("store") and c.has("data", "address", "self"):
         return "erasure", "does not want their data kept"
-    if c.neg("want") and (_no_wish_for_ours(sentence, c) or _bare_more(sentence, c)):
+    if asking and c.neg("want") and (_no_wish_for_ours(sentence, c) or _bare_more(sentence, c)):
         return "opt-out", "does not want our mail"
     if c.neg("receive") and c.has("more") and (c.has("mail", "contact") or c.free_("want")) and not c.has("past"):
         # "Ich will das nicht mehr bekommen": a wish not to receive any more
@@ -1054,8 +1054,8 @@ def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:
 
 def _conditions(sentence: Sentence, c: _Concepts) -> frozenset[float]:
     """The clauses of condition of a sentence: led by a condition word (after a greeting,
-    "and" or a short word at most) and followed by another clause.  The condition needs a word
-    of its own that no list knows (what the person would do: cancel, end the contract):
+    "and" or a short word at most), followed by another clause and with nothing refused before.
+    The condition needs a word of its own that no list knows (what the person would do: cancel, end the contract):
     "If possible, can you remove me?", "If you can, ..." make none, and neither does one about
     our mail ("if you keep emailing me, ...")."""
     spots = c.pos.get("condition")
@@ -1063,7 +1063,7 @@ def _conditions(sentence: Sentence, c: _Concepts) -> frozenset[float]:
         return frozenset()
     known = {p for v in c.pos.values() for p in v}
     light = {p for k in ("please", "polite", "conjunction") for p in c.pos.get(k, ())}
-    ours = {c.clause[p] for k in ("contact", "receive", "more", "spam") for p in c.pos.get(k, ())}
+    ours = {c.clause[p] for k in ("contact", "receive", "spam") for p in c.pos.get(k, ())}
     last = max(c.clause)
     found = set()
     for s in spots:
@@ -1074,6 +1074,10 @@ def _conditions(sentence: Sentence, c: _Concepts) -> frozenset[float]:
             continue
         if where == last or where in ours:
             continue
+        refused = [p for v in c.negated.values() for p in v]
+        refused += [p for k in ("refusal", "request") for p in c.pos.get(k, ())]
+        if any(c.clause[p] < where for p in refused):
+            continue  # "Negribu saņemt vēstules, bet ja ...?": the refusal comes before the condition
         own = [i for i in range(s + 1, len(sentence.words)) if c.clause[i] == where]
         if len(own) >= 2 and any(i not in known and len(sentence.words[i]) >= 5 for i in own):
             found.add(where)
