@@ -165,3 +165,16 @@ def test_retraining_is_deterministic(tmp_path: Path) -> None:
     for text, y in TINY:
         assert (tiny.score(text) >= 0.5) == bool(y), text
     assert reply_model.fit(examples, spec, epochs=20, seed=2) != reply_model.fit(examples, spec, epochs=20)
+
+
+@pytest.mark.parametrize("text", ["Tak for din mail. Det lyder godt.", "Here is another email", "Danke für Ihre Mail!"])
+def test_a_reply_that_only_mentions_mail_is_never_flagged(
+    shipped: tuple[ReplyRules, tuple[str, ...]], model: reply_model.ReplyModel, text: str
+) -> None:
+    rules, _ = shipped
+    eager = dataclasses.replace(model, flag=1e-9)
+    none = Judgement("none", language=None)
+    assert reply_model.second_opinion(none, text, rules, eager)[0] == none
+    # while a wording that holds a word of a request is
+    flagged, _ = reply_model.second_opinion(none, "I have had enough of your list.", rules, eager)
+    assert flagged.outcome == "uncertain"
