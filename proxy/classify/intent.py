@@ -216,6 +216,11 @@ def tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None = None, guess: s
     return found
 
 
+def tag_in_reply(sentence: Sentence, rules: ReplyRules, guess: str | None) -> _Tagged:
+    """``tag`` with the rules' lexicons, the Latin-typed Cyrillic one where it may apply."""
+    return tag(sentence, rules.lexicon, rules.latin if latin_typed(sentence, guess) else None, guess)
+
+
 def _tag(sentence: Sentence, lex: Lexicon, latin: Lexicon | None, guess: str | None) -> _Tagged:
     words = sentence.words
     per_word = lex.senses_each(words)
@@ -404,6 +409,12 @@ class _Concepts:
     @functools.cached_property
     def _past_clauses(self) -> frozenset[float]:
         return frozenset(self.clause[p] for p in self.pos.get("past", ()))
+
+    @functools.cached_property
+    def negating_clauses(self) -> frozenset[float]:
+        """Clauses with a negation, or a request or refusal that carries its own."""
+        kinds = ("negation", "negation_after", "request", "refusal")
+        return frozenset(self.clause[p] for k in kinds for p in self.pos.get(k, ()))
 
     def past_clauses(self) -> frozenset[float]:
         return self._past_clauses
@@ -794,7 +805,7 @@ def _declines_a_thing(sentence: Sentence, c: _Concepts) -> bool:
         negs = {p for k in ("negation", "negation_after", "refusal") for p in c.pos.get(k, ())}
         if start in known or len(sentence.words[start]) < 4 or start + 1 not in negs:
             return False
-    negs_at = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    negs_at = c.negating_clauses
     return any(c.clause[p] > where and c.clause[p] not in negs_at for p in c.free.get("positive", ()))
 
 
@@ -849,7 +860,7 @@ def _prefers(sentence: Sentence, c: _Concepts) -> bool:
     first = min(c.clause[p] for p in refused)
     if any(c.clause[p] != first for p in refused):
         return False
-    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    negs = c.negating_clauses
     for p in offered:
         cl = c.clause[p]
         if cl <= first or cl in negs:
@@ -872,7 +883,7 @@ def _hands_over(sentence: Sentence, c: _Concepts) -> bool:
         return False
     first = min(c.clause[p] for p in refused)
     own = [w for i, w in enumerate(sentence.words) if c.clause[i] == first]
-    negs = {c.clause[p] for k in ("negation", "negation_after", "request", "refusal") for p in c.pos.get(k, ())}
+    negs = c.negating_clauses
     filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
     for p in c.free.get("contact", ()):
         cl = c.clause[p]
@@ -1700,7 +1711,7 @@ def _alone(sentence: Sentence, rules: ReplyRules, guess: str | None) -> Finding 
     """ "Хватит!", "Genug!", "Enough is enough.": a reply that is nothing but a word or phrase
     of ``alone`` has had enough; the same word in a longer sentence ("нам хватит тарифа",
     "good enough for us") says nothing."""
-    tagged = tag(sentence, rules.lexicon, rules.latin if latin_typed(sentence, guess) else None, guess)
+    tagged = tag_in_reply(sentence, rules, guess)
     for lang, at in tagged.at.items():
         spots = at.get("alone")
         if spots and len(set(spots) | tagged.covered.get(lang, set())) == len(sentence.words):

@@ -76,9 +76,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.classify.intent import Judgement, Sentence, latin_typed, read_body, tag
+from proxy.classify.intent import Judgement, Sentence, read_body, tag_in_reply
 from proxy.classify.reply_rules import ReplyRules
 from proxy.classify.textnorm import normalize
+from proxy.classify.words import NEGATED
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ def rules_read_the_words(body: Sequence[Sentence], guess: str | None, rules: Rep
     overrule such a reading."""
     lex = rules.lexicon
     for sentence in body:
-        tagged = tag(sentence, lex, rules.latin if latin_typed(sentence, guess) else None, guess)
+        tagged = tag_in_reply(sentence, rules, guess)
         if any(not REQUEST_WORDS.isdisjoint(at) and not ABOUT_OTHERS.isdisjoint(at) for at in tagged.at.values()):
             return True
         words = sentence.words
@@ -400,11 +401,9 @@ REQUEST_CUES = frozenset(
 
 def holds_request_words(body: Sequence[Sentence], guess: str | None, rules: ReplyRules) -> bool:
     """Whether any sentence holds a word of a request (or one negated by its own prefix)."""
-    lex = rules.lexicon
     for sentence in body:
-        tagged = tag(sentence, lex, rules.latin if latin_typed(sentence, guess) else None, guess)
-        for at in tagged.at.values():
-            if not REQUEST_CUES.isdisjoint(at) or any(k.startswith("not:") for k in at):
+        for at in tag_in_reply(sentence, rules, guess).at.values():
+            if not REQUEST_CUES.isdisjoint(at) or any(k.startswith(NEGATED) for k in at):
                 return True
     return False
 
