@@ -335,7 +335,7 @@ async def test_idle_delivers_a_new_message_within_two_seconds(
     watcher = watcher_for(settings_for(server, poll_seconds=600), MemoryStore(), handler)
     running(watcher)
     await until(lambda: watcher.last_check is not None)
-    assert watcher.idle_supported and watcher.connected
+    assert watcher.idle_supported and watcher.connected and watcher.status().idle_in_use
     await asyncio.sleep(0.2)  # IDLE under way
     started = time.monotonic()
     uid = await asyncio.to_thread(server.append, make_message(1))
@@ -364,6 +364,8 @@ async def test_polling_when_idle_is_off(server: ImapServer, running: Callable[[I
     uid = await asyncio.to_thread(server.append, make_message(1))
     await handler.wait_for(1, timeout=3)
     assert handler.keys == [("INBOX", uid)]
+    # the server offers IDLE, but the status says what the watcher does: it polls
+    assert watcher.idle_supported and not watcher.status().idle_in_use
 
 
 async def test_other_folders_are_polled_while_idling_on_the_first(

@@ -57,7 +57,7 @@ async def service_status(service: Service) -> dict[str, Any]:
     watcher = None
     if service.watcher is not None:
         w = service.watcher.status()
-        state = "connected" + (" (IDLE)" if w.idle_supported else "") if w.connected else "disconnected"
+        state = "connected" + (" (IDLE)" if w.idle_in_use else " (polling)") if w.connected else "disconnected"
         watcher = {
             "state": state,
             "last_check": _iso(w.last_check),

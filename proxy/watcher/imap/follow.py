@@ -105,7 +105,7 @@ class CheckpointStore(Protocol):
 @dataclass(frozen=True)
 class WatcherStatus:
     connected: bool
-    idle_supported: bool | None  # None until the server has been asked
+    idle_in_use: bool  # the server offers IDLE and the settings use it (False: polling)
     last_check: datetime | None
     last_error: str | None
     messages_handled: int
@@ -182,7 +182,7 @@ class ImapWatcher:
     def status(self) -> WatcherStatus:
         return WatcherStatus(
             self.connected,
-            self.idle_supported,
+            self.settings.use_idle and bool(self.idle_supported),
             self.last_check,
             self.last_error,
             self.messages_handled,
