@@ -236,6 +236,9 @@ def test_a_wish_not_to_be_contacted_is_a_request_in_every_language(body: str, ki
         # Cyrillic typed in Latin letters whose short words are also words of other languages
         ("ne prisylaite mne bolshe eti predlozheniya", "opt-out"),
         ("ne nadsylaite meni bilshe tsi propozytsii", "opt-out"),
+        # whatever language its short words suggest ("me", "si" are Irish and Spanish too)
+        ("mahnete me ot spisaka si, blagodarya", "opt-out"),
+        ("Thanks, see you at the demo on Tuesday, Ivan.", "none"),
         # a Swedish or German sentence is never read as transliterated Russian
         ("Tack för infon! Återkommer efter styrelsemötet.", "none"),
         ("Die richtige Fassung kommt morgen, dann können wir über den Piloten reden.", "none"),

@@ -638,3 +638,23 @@ def test_receiving_refused_and_verbs_at_the_end(body: str, kind: str) -> None:
 )
 def test_without_nothing_officers_and_wishes_of_others(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces"),
+    [
+        # a line typed all in lower case starts its sentences in lower case too
+        ("no ta. stop sending me these pls", 2),
+        ("ok. pls remove me", 2),
+        # abbreviations in a line written with capitals, and dotted or one-letter ones anywhere
+        ("Siehe z. B. die Liste bzw. die Tabelle.", 1),
+        ("Ca. zwei Wochen, bzw. drei.", 1),
+        ("see e.g. the list", 1),
+    ],
+)
+def test_a_short_word_with_a_dot_ends_a_sentence_in_a_line_typed_in_lower_case(text: str, pieces: int) -> None:
+    assert len(intent.sentences(text)) == pieces
+
+
+def test_a_request_after_a_lower_case_thanks_is_read() -> None:
+    assert judged("no ta. stop sending me thsee pls") == "opt-out"

@@ -135,8 +135,12 @@ def sentences(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     for number, line in _logical_lines(text):
         pieces: list[str] = []
+        # A lower-case word after a short word's dot continues the sentence ("bzw. die", "ca.
+        # zwei") only in a line that starts its sentences with capitals: in one typed all in
+        # lower case ("no ta. stop sending me these") it tells nothing, and "ta." ends a sentence.
+        capitals = any(ch.isupper() for ch in line)
         for piece in _SENTENCE_END.split(line):
-            if pieces and _ABBREVIATION.search(pieces[-1]) and piece[:1].islower():
+            if pieces and _continues(pieces[-1], piece, capitals):
                 pieces[-1] += " " + piece
             else:
                 pieces.append(piece)
@@ -153,6 +157,21 @@ def sentences(text: str) -> list[Sentence]:
             if words:
                 out.append(Sentence(piece, number, tuple(words), tuple(clause)))
     return out
+
+
+def _continues(before: str, piece: str, capitals: bool) -> bool:
+    """Whether a piece continues the sentence of the one before, which ends with an
+    abbreviation: one letter or dotted letters ("z.", "a.u.b.") before a lower-case word or the
+    next letter of the same abbreviation ("z. B."), a word of two or three letters ("Nr.",
+    "bzw.") before a lower-case word in a line written with capitals."""
+    found = _ABBREVIATION.search(before)
+    if found is None:
+        return False
+    word = found.group(0).strip().rstrip(".")
+    dotted = len(word) == 1 or "." in word
+    if dotted and re.match(r"\w\.(?:\s|$)", piece):
+        return True
+    return piece[:1].islower() and (capitals or dotted)
 
 
 @dataclass(frozen=True)
@@ -180,13 +199,11 @@ class _Tagged:
 
 def latin_typed(sentence: Sentence, guess: str | None) -> bool:
     """Whether a sentence may be Russian, Ukrainian or Bulgarian typed in Latin letters:
-    written in plain ASCII (a Swedish "styrelsemötet" or a German "über" is not) in a reply
-    whose language is unknown, Cyrillic or a Slavic one whose short words ("ne", "mne", "za")
-    the transliteration shares."""
-    return (guess is None or guess in _LATIN_CYRILLIC_GUESSES) and sentence.text.isascii()
-
-
-_LATIN_CYRILLIC_GUESSES = frozenset({"ru", "uk", "bg", "hr", "sl", "cs", "sk", "pl"})
+    written in plain ASCII (a Swedish "styrelsemötet" or a German "über" is not), whatever the
+    reply's language was guessed to be: the short words of a transliteration ("me", "si",
+    "ne") are words of many languages and make any guess.  ``_tag`` reads the skeletons only
+    where most words are unknown to the lists."""
+    return sentence.text.isascii()
 
 
 @dataclass
