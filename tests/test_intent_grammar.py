@@ -658,3 +658,42 @@ def test_a_short_word_with_a_dot_ends_a_sentence_in_a_line_typed_in_lower_case(t
 
 def test_a_request_after_a_lower_case_thanks_is_read() -> None:
     assert judged("no ta. stop sending me thsee pls") == "opt-out"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # who does it, or whether it happens by itself: how the product works
+        ("Can drivers stop a route mid-way if a customer cancels? And can we remove drops ourselves?", "none"),
+        ("¿Se borran automáticamente o lo tenemos que pedir nosotros?", "none"),
+        ("Ali lahko zaposleni sam zahteva izbris svojih podatkov v aplikaciji, ali moramo to narediti mi?", "none"),
+        ("Och kan vi själva ta bort användare som har slutat, utan att gå via er support?", "none"),
+        ("Est-ce qu'on peut effacer les données d'un fournisseur nous-mêmes dans l'outil ?", "none"),
+        # a request asked as a question still counts
+        ("Can you remove me from your list?", "opt-out"),
+        ("Could you stop emailing us?", "opt-out"),
+    ],
+)
+def test_a_question_about_doing_it_oneself_or_automatically_asks_nothing(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # the passive: a participle after "be" is no past tense, and its subject is the person
+        ("Can I be removed from your list?", "opt-out"),
+        ("Please can we be removed.", "opt-out"),
+        ("Can my colleague be removed from your list?", "opt-out"),
+        ("Can my details be deleted?", "erasure"),
+        ("Kann ich aus Ihrem Verteiler gestrichen werden?", "opt-out"),
+        ("¿Podemos ser eliminados de su lista?", "opt-out"),
+        ("Podemos ser removidos da vossa lista?", "opt-out"),
+        # a passive about things, or one in the past, asks nothing
+        ("Can duplicates be removed?", "none"),
+        ("Old entries can be deleted after a year.", "none"),
+        ("I was removed from your list by mistake yesterday.", "none"),
+    ],
+)
+def test_a_passive_removal_names_its_subject(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -31,7 +31,11 @@ a refusal ("No, thanks") or a phrase with a gap may.
 
 What the person asks of us, not what they report or ask about: a clause that reports the past
 asks nothing; a question that names neither the person, a list nor an address and says no
-"please" asks how the product works ("can employees unsubscribe themselves?"); deleting what
+"please" asks how the product works ("can employees unsubscribe themselves?"), and so does one
+about doing it oneself or its happening by itself (``ourselves``: "can we remove drops
+ourselves?", "are they deleted automatically?"); a removing verb in the passive (``passive``)
+is no past tense, and the person as its subject is the one removed ("Can I be removed?",
+"¿Podemos ser eliminados?"); deleting what
 the person sent by mistake, or "them" and a list with nobody addressed, are things ("delete the
 attachment I sent you", "you can delete them one at a time"); "stop" needs contact in its own
 clause ("we stopped working with them, so email me"); "don't write to me, write to my
@@ -479,6 +483,8 @@ def _concepts(
             if not pos["left"]:
                 del pos["left"]
             pos.setdefault("stop", []).extend(stops)
+    if "passive" in pos:
+        _passive_removal(sentence, pos)
     clause = [float(c) for c in sentence.clause]
     for b in sorted(pos.get("but", ())):
         # "but", "aber", "mais" end a clause as a comma does
@@ -670,6 +676,30 @@ def _coordinated(
                 break
     if not free["contact"]:
         del free["contact"]
+
+
+def _passive_removal(sentence: Sentence, pos: dict[str, list[int]]) -> None:
+    """ "Can I be removed from your list?", "Kann ich aus dem Verteiler gestrichen werden?",
+    "¿Podemos ser eliminados de su lista?": a removing verb next to a word of the passive
+    (``passive``: be, werden, ser) is no past tense, whatever its ending, and the person
+    named as its subject (``subject``: I, we, "podemos") is the one removed."""
+    verbs = [v for k in ("remove", "delete", "unsubscribe") for v in pos.get(k, ())]
+    passive = [
+        v
+        for v in verbs
+        for a in pos["passive"]
+        if (v - 2 <= a < v or a == v + 1) and sentence.clause[a] == sentence.clause[v]
+    ]
+    if not passive:
+        return
+    if "past" in pos:
+        pos["past"] = [p for p in pos["past"] if p not in passive]
+        if not pos["past"]:
+            del pos["past"]
+    first = min(passive)
+    subjects = [s for s in pos.get("subject", ()) if s < first and sentence.clause[s] == sentence.clause[first]]
+    if subjects and "self" not in pos:
+        pos["self"] = subjects
 
 
 def _short(sentence: Sentence, c: _Concepts) -> bool:
@@ -1057,6 +1087,10 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     questions = c.pos.get("question", ())
     # "¿Los empleados pueden darse de baja?": the "can" of a question phrase is no "please"
     please = [p for p in c.pos.get("please", ()) if not any(q < p <= q + 2 for q in questions)]
+    # "Can we remove drops ourselves?", "Ali lahko zaposleni sam zahteva izbris ...?": who does
+    # it, or whether it happens by itself, is how the product works, whatever "can" asks
+    if c.has("ourselves"):
+        return True
     if please:
         return False
     if _hypothetical(sentence, c):

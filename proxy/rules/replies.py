@@ -88,6 +88,9 @@ class LanguageWords:
     replacement: Words = ()  # "new": removing something old and giving the new one corrects data
     instead: Words = ()  # "rather", "instead", "is enough": another way or thing offered after a refused one
     alone: Words = ()  # "Enough!", "Хватит!": a stop word that is a refusal only as the whole reply
+    passive: Words = ()  # "be", "werden": a removing verb next to one is passive, not past ("can I be removed")
+    subject: Words = ()  # "I", "we", "podemos": the person as the subject of a passive removal
+    ourselves: Words = ()  # "ourselves", "automatically": a question with one asks how the product works
     past_endings: Words = ()
     # the rest of a reply
     signoffs: Words = ()
