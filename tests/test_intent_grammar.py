@@ -697,3 +697,22 @@ def test_a_question_about_doing_it_oneself_or_automatically_asks_nothing(body: s
 )
 def test_a_passive_removal_names_its_subject(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # spam named in a reply that shows interest is some other mail's
+        (
+            "Gerade gestern hat eine Kollegin auf eine Spam-Mail geklickt, also ja, Thema ist akut. "
+            "Können Sie mir einen Termin am Donnerstag vorschlagen?",
+            "none",
+        ),
+        ("Vos concurrents m'ont spammée tout l'automne. Du coup, oui, je veux bien un échange en visio.", "none"),
+        # alone, or beside a request, it still counts
+        ("This is spam.", "opt-out"),
+        ("This is spam. Remove me, I am not interested in a call.", "opt-out"),
+    ],
+)
+def test_spam_beside_interest_is_no_name_for_our_mail(body: str, kind: str) -> None:
+    assert judged(body) == kind

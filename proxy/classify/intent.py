@@ -702,6 +702,10 @@ def _passive_removal(sentence: Sentence, pos: dict[str, list[int]]) -> None:
         pos["self"] = subjects
 
 
+# the reason of a reply that calls our mail spam: the weakest reading of a request
+_SPAM = "calls our mail spam"
+
+
 def _short(sentence: Sentence, c: _Concepts) -> bool:
     """At most three words besides politeness and the person ("Stop.", "Remove us please")."""
     filler = {p for k in ("please", "self", "polite") for p in c.pos.get(k, ())}
@@ -816,7 +820,7 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         and not _landed_in_spam(c)
     ):
         # "your mail went to spam and I deleted it": where it landed, reported, is no complaint
-        return "opt-out", "calls our mail spam"
+        return "opt-out", _SPAM
     # "Aboneliğimi iptal etmek istemiyorum": a refusing wish of staying refuses no one
     staying = any(_wish_to_stay(c, p) for p in c.free.get("refusal", ())) or _refused_removal(c)
     if _asked(sentence.text) and c.has("condition"):
@@ -1574,6 +1578,10 @@ def decide(findings: Sequence[Finding], guess: str | None, referral: bool = Fals
     evidence = " ".join(dict.fromkeys(f.sentence.text for f in deciding[:3]))
     where = f"body line {first.sentence.line}"
     language = first.language
+    if positives and all(f.reason == _SPAM for f in deciding):
+        # "A colleague clicked on a spam mail last week, so yes, Tuesday works": spam named in
+        # a reply that shows interest is some other mail's, not a name for ours
+        return Judgement("none", language=language, reason=f"names spam, but {positives[0].reason}")
     if positives:
         other = positives[0]
         reason = f"{first.reason}, but {other.reason}: {other.sentence.text!r}"
