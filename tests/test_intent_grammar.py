@@ -716,3 +716,29 @@ def test_a_passive_removal_names_its_subject(body: str, kind: str) -> None:
 )
 def test_spam_beside_interest_is_no_name_for_our_mail(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # the answer no as a sentence of its own
+        ("No.", "opt-out"),
+        ("Nee. Ook niet over een halfjaar, ook niet als er een nieuwe versie uitkomt.", "opt-out"),
+        ("Hayır.", "opt-out"),
+        # a later refused beside "not now" refuses that too
+        ("Nej. Inte nu, inte efter nyår och inte när ni har en ny kampanj.", "opt-out"),
+        # a question, a no that goes on, a later still asked for
+        ("No?", "none"),
+        ("No, we don't use Excel. What does it cost?", "none"),
+        ("No thanks. Not before spring, write to me in March.", "none"),
+        ("No. I mean yes, Tuesday works.", "uncertain"),
+    ],
+)
+def test_the_answer_no_refuses_and_a_refused_later_is_no_later(body: str, kind: str) -> None:
+    assert judged(body) == kind
+
+
+def test_a_list_named_no_is_not_read_as_false_by_yaml() -> None:
+    # YAML 1.1 reads a bare key "no" as false: the list of the answer no is "answer_no"
+    words = load_reply_words(SHIPPED_RULES / "replies")
+    assert "no" in words.languages["en"].answer_no and "nein" in words.languages["de"].answer_no

@@ -702,6 +702,16 @@ def _passive_removal(sentence: Sentence, pos: dict[str, list[int]]) -> None:
         pos["self"] = subjects
 
 
+def _bare_no(sentence: Sentence, c: _Concepts) -> bool:
+    """ "No.", "Nee.", "Nej tack.", "Hayır!": a sentence that is the answer no and nothing else
+    but thanks or a greeting answers our question (a call, a demo) with a refusal; "No?" asks."""
+    noes = c.pos.get("answer_no")
+    if not noes or len(noes) > 2 or _asked(sentence.text):
+        return False
+    light = set(noes) | {p for k in ("polite", "please") for p in c.pos.get(k, ())}
+    return all(i in light for i in range(len(sentence.words)))
+
+
 # the reason of a reply that calls our mail spam: the weakest reading of a request
 _SPAM = "calls our mail spam"
 
@@ -831,6 +841,8 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         staying = staying or bool(refused and all(c.clause[p] in iffy for p in refused))
     if ((c.neg("interest") or c.free_("refusal")) and not thing and not staying) or _thanks_but_no(sentence, c):
         return "refusal", "is not interested"
+    if _bare_no(sentence, c):
+        return "refusal", "answers no"
     return _shown_or_later(c)
 
 
@@ -1042,11 +1054,12 @@ def _later(c: _Concepts) -> bool:
     "not now and not later either" ("nyt eikä myöhemmin": a later right after a negation)."""
     past = c.past_clauses()
     negs = {p for k in ("negation", "negation_after") for p in c.pos.get(k, ())}
-    return any(
-        c.clause[p] not in past
-        and not any(n in negs and c.clause[n] == c.clause[p] for n in (p - 1, p - 2, p - 3))
-        for p in c.pos.get("later", ())
-    )
+    laters = [p for p in c.pos.get("later", ()) if c.clause[p] not in past]
+    negated = [p for p in laters if any(n in negs and c.clause[n] == c.clause[p] for n in (p - 1, p - 2, p - 3))]
+    # "Inte nu, inte efter nyår och inte när ni har en ny kampanj": a "not now" beside a
+    # later refused refuses that too ("Not before spring, write in March" still asks later)
+    not_now = {p for p in laters if p in negs or p + 1 in negs}
+    return any(p not in negated and not (negated and p in not_now) for p in laters)
 
 
 def _conceded(c: _Concepts) -> bool:

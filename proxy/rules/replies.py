@@ -90,6 +90,7 @@ class LanguageWords:
     alone: Words = ()  # "Enough!", "Хватит!": a stop word that is a refusal only as the whole reply
     passive: Words = ()  # "be", "werden": a removing verb next to one is passive, not past ("can I be removed")
     subject: Words = ()  # "I", "we", "podemos": the person as the subject of a passive removal
+    answer_no: Words = ()  # "no", "nein", "hayır": the answer no, a refusal as a sentence of its own
     ourselves: Words = ()  # "ourselves", "automatically": a question with one asks how the product works
     past_endings: Words = ()
     # the rest of a reply
