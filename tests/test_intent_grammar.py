@@ -742,3 +742,26 @@ def test_a_list_named_no_is_not_read_as_false_by_yaml() -> None:
     # YAML 1.1 reads a bare key "no" as false: the list of the answer no is "answer_no"
     words = load_reply_words(SHIPPED_RULES / "replies")
     assert "no" in words.languages["en"].answer_no and "nein" in words.languages["de"].answer_no
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # consent withdrawn, in the person's own words and word order
+        ("If I ever gave you consent, I withdraw it.", "opt-out"),
+        ("Hvis jeg har krydset af i en boks ved en messe, så trækker jeg samtykket tilbage hermed.", "opt-out"),
+        ("Võtan tagasi igasuguse nõusoleku, mida ma võisin kunagi anda.", "opt-out"),
+        ("Согласие отзываю.", "opt-out"),
+        # the use of the person's own data refused, not wished or not permitted
+        ("I do not allow you to use my data for marketing.", "opt-out"),
+        ("Mina uppgifter ska inte användas till marknadsföring från er.", "opt-out"),
+        ("Ik wil niet dat jullie mijn gegevens nog gebruiken om mij iets te verkopen.", "opt-out"),
+        ("Использовать мои контакты для рекламы не разрешаю.", "opt-out"),
+        ("Bio bih Vam zahvalan kada moju adresu ubuduće ne biste koristili za slanje ponuda.", "opt-out"),
+        # a question about consent, a use that names no data of the person's
+        ("Can customers withdraw their consent in the app?", "none"),
+        ("We don't use Excel any more.", "none"),
+    ],
+)
+def test_consent_withdrawn_and_a_use_refused_are_objections(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -35,7 +35,8 @@ asks nothing; a question that names neither the person, a list nor an address an
 about doing it oneself or its happening by itself (``ourselves``: "can we remove drops
 ourselves?", "are they deleted automatically?"); a removing verb in the passive (``passive``)
 is no past tense, and the person as its subject is the one removed ("Can I be removed?",
-"¿Podemos ser eliminados?"); deleting what
+"¿Podemos ser eliminados?"); consent withdrawn (``consent``, ``withdraw``) and a use of the
+person's own data refused or not permitted (``use``, ``permit``) are objections; deleting what
 the person sent by mistake, or "them" and a list with nobody addressed, are things ("delete the
 attachment I sent you", "you can delete them one at a time"); "stop" needs contact in its own
 clause ("we stopped working with them, so email me"); "don't write to me, write to my
@@ -95,7 +96,8 @@ Outcome = Literal["opt-out", "erasure", "uncertain", "none"]
 # Concepts a negation can attach to, and modifiers it skips over.
 CONTENT = frozenset(
     {"unsubscribe", "remove", "delete", "stop", "contact", "receive", "want", "mail", "interest",
-     "object", "erasure", "positive", "spam", "authority", "refusal", "complain", "request"}
+     "object", "erasure", "positive", "spam", "authority", "refusal", "complain", "request", "withdraw", "use",
+     "permit"}
 )  # fmt: skip
 NEG_AHEAD = 5  # a negation reaches this many words forward ("nobody at Acme Ltd is interested")
 NEG_BEHIND = 6  # and back, for negations that follow their verb ("schreiben Sie mich bitte nicht mehr an")
@@ -702,6 +704,26 @@ def _passive_removal(sentence: Sentence, pos: dict[str, list[int]]) -> None:
         pos["self"] = subjects
 
 
+def _withdraws_consent(sentence: Sentence, c: _Concepts) -> bool:
+    """ "Hvis jeg har krydset af i en boks, så trækker jeg samtykket tilbage", "Võtan tagasi
+    igasuguse nõusoleku", "Согласие отзываю": consent (``consent``) and a verb that withdraws
+    it (``withdraw``) in one sentence, said by the person (named, leading with the verb, or
+    in a few words) and not told of the past."""
+    if not c.has("consent") or not c.told("withdraw"):
+        return False
+    return c.has("self", "subject", "law") or _leads(c, "withdraw") or _short(sentence, c)
+
+
+def _forbids_use(c: _Concepts) -> bool:
+    """ "Ma ei luba oma kontaktandmeid teie turunduseks kasutada", "Mina uppgifter ska inte
+    användas till marknadsföring", "I do not allow you to use my data": a use (``use``) of the
+    person's own data or address, negated, not wished or not permitted (``permit``); "we do not
+    use Excel" names no data."""
+    if not c.has("use") or not c.has("data", "address") or not c.has("self", "subject"):
+        return False
+    return c.told_neg("use") or c.told_neg("want") or c.told_neg("permit")
+
+
 def _bare_no(sentence: Sentence, c: _Concepts) -> bool:
     """ "No.", "Nee.", "Nej tack.", "Hayır!": a sentence that is the answer no and nothing else
     but thanks or a greeting answers our question (a call, a demo) with a refusal; "No?" asks."""
@@ -773,6 +795,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
         return "erasure", "asks to be deleted from all records"
     if c.free_("object"):
         return "opt-out", "objects to the use of their data"
+    if asking and _withdraws_consent(sentence, c):
+        return "opt-out", "withdraws their consent"
+    if asking and _forbids_use(c):
+        return "opt-out", "forbids the use of their data"
     context = previous is not None and previous.has("law", "spam")
     if (_threatens(c, "authority") and (context or _against_us(c))) or (
         _threatens(c, "complain") and (c.has("law", "spam", "data") or context or _one_more_and(c))

@@ -102,10 +102,11 @@ MAX_GAP = 3
 MIN_STEM = 3  # phrase keys: shorter stems are never looked up
 MIN_TYPO = 7
 SHORT_STEM = 3  # stems this short meet words of other languages by chance
-PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop"})
+PAST_VERBS = frozenset({"remove", "delete", "unsubscribe", "stop", "withdraw"})
 NEGATED = "not:"  # concept prefix of a word negated by its own prefix
 NEGATABLE = frozenset(
-    {"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail", "please"}
+    {"contact", "receive", "want", "interest", "unsubscribe", "remove", "delete", "stop", "mail", "please", "use",
+     "permit"}
 )
 _TYPO_STEM_CONCEPTS = frozenset({"unsubscribe", "remove", "delete"})
 # word-list keys that hold parts of words, read by Lexicon.build itself

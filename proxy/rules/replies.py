@@ -91,6 +91,10 @@ class LanguageWords:
     passive: Words = ()  # "be", "werden": a removing verb next to one is passive, not past ("can I be removed")
     subject: Words = ()  # "I", "we", "podemos": the person as the subject of a passive removal
     answer_no: Words = ()  # "no", "nein", "hayır": the answer no, a refusal as a sentence of its own
+    consent: Words = ()  # "consent", "Einwilligung": what a person gave and can withdraw
+    withdraw: Words = ()  # "withdraw", "widerrufen": withdrawing consent, with a consent word
+    use: Words = ()  # "use", "verwenden": a use of the person's data, an objection when refused
+    permit: Words = ()  # "allow", "erlauben": a use not permitted is refused
     ourselves: Words = ()  # "ourselves", "automatically": a question with one asks how the product works
     past_endings: Words = ()
     # the rest of a reply
