@@ -725,6 +725,10 @@ def test_spam_beside_interest_is_no_name_for_our_mail(body: str, kind: str) -> N
         ("No.", "opt-out"),
         ("Nee. Ook niet over een halfjaar, ook niet als er een nieuwe versie uitkomt.", "opt-out"),
         ("Hayır.", "opt-out"),
+        ("Tak, men nej.", "opt-out"),
+        # a no that ends a longer clause: "not now", a choice
+        ("Adesso proprio no, abbiamo l'audit a fine mese. Mi ricontatti dopo Pasqua.", "none"),
+        ("Let me know if it is a yes or a no.", "none"),
         # a later refused beside "not now" refuses that too
         ("Nej. Inte nu, inte efter nyår och inte när ni har en ny kampanj.", "opt-out"),
         # a question, a no that goes on, a later still asked for

@@ -725,12 +725,14 @@ def _forbids_use(c: _Concepts) -> bool:
 
 
 def _bare_no(sentence: Sentence, c: _Concepts) -> bool:
-    """ "No.", "Nee.", "Nej tack.", "Hayır!": a sentence that is the answer no and nothing else
-    but thanks or a greeting answers our question (a call, a demo) with a refusal; "No?" asks."""
+    """ "No.", "Nee.", "Tak, men nej.", "Hayır!": a sentence that is the answer no and nothing
+    else but thanks, a greeting or "but" answers our question (a call, a demo) with a refusal;
+    "No?" asks.  A no that ends a longer clause is left alone: "Adesso proprio no" is "not
+    now", "yes or no" a choice."""
     noes = c.pos.get("answer_no")
     if not noes or len(noes) > 2 or _asked(sentence.text):
         return False
-    light = set(noes) | {p for k in ("polite", "please") for p in c.pos.get(k, ())}
+    light = set(noes) | {p for k in ("polite", "please", "but") for p in c.pos.get(k, ())}
     return all(i in light for i in range(len(sentence.words)))
 
 
