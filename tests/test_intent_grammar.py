@@ -769,3 +769,21 @@ def test_a_list_named_no_is_not_read_as_false_by_yaml() -> None:
 )
 def test_consent_withdrawn_and_a_use_refused_are_objections(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # work done by hand or automatically, told without a wish or "please"
+        (
+            "Hola Lucía, me interesa. Lo que más nos duele es que los encargados tienen que borrar a mano "
+            "los fichajes duplicados.",
+            "none",
+        ),
+        ("Super, że to usuwa ręczne przepisywanie. Proszę o ofertę dla 3 spółek.", "none"),
+        # a request asked with "please" still counts
+        ("Please remove me manually from every list you have.", "opt-out"),
+    ],
+)
+def test_work_done_by_hand_or_automatically_asks_nothing(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -750,8 +750,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     """(kind, reason) of a request, refusal, sign of interest or of "later" in one sentence."""
     person = c.has("self", "them")
     target = person or c.has("list", "address")
-    # "Kunnen medewerkers zich zelf afmelden?": a question about what others can do asks nothing
-    asking = not _asks_about_others(sentence, c)
+    # "Kunnen medewerkers zich zelf afmelden?": a question about what others can do asks nothing;
+    # "los encargados tienen que borrar a mano los fichajes duplicados": nor does work done by
+    # hand, automatically or by someone themselves, told without a wish or "please"
+    asking = not _asks_about_others(sentence, c) and not (c.has("ourselves") and not c.has("please", "want"))
     if c.free_("erasure") and asking:
         return "erasure", "invokes the right to erasure"
     # "Emma has left. Her mail is not read any more": no request about her
