@@ -787,3 +787,16 @@ def test_consent_withdrawn_and_a_use_refused_are_objections(body: str, kind: str
 )
 def test_work_done_by_hand_or_automatically_asks_nothing(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # an asking word that leads its clause asks
+        ("Mam dość, proszę mnie usunąć.", "opt-out"),
+        # one inside a clause reports what others asked of the person
+        ("Our auditors asked us to delete old CVs, so we are looking at tools.", "none"),
+    ],
+)
+def test_an_asking_word_leading_its_clause_asks(body: str, kind: str) -> None:
+    assert judged(body) == kind

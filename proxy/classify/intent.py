@@ -621,12 +621,15 @@ def _ends_clause(c: _Concepts, v: int) -> bool:
 
 def _asked_of_them(c: _Concepts) -> bool:
     """ "Our auditors asked us to delete old CVs": an asking word right before the person (not
-    leading the sentence) is what someone asked of the person; what is removed, with no list,
+    leading the sentence or its clause) is what someone asked of the person; what is removed, with no list,
     address, data, record, mail or colleague in sight, is their own thing."""
     if c.has("list", "address", "data", "store", "mail", "them", "contact", "more", "negation", "unsubscribe", "stop"):
         return False  # "Proto vás prosím, abyste mi už nic neposílal": "that you ... me" asks
     selves = set(c.pos.get("self", ()))
-    return any(p > c.leading_word and p + 1 in selves for p in c.pos.get("please", ()))
+    # an asking word that leads its clause asks ("Mam dość, proszę mnie usunąć")
+    return any(
+        p > c.leading_word and p + 1 in selves and c.clause[p - 1] == c.clause[p] for p in c.pos.get("please", ())
+    )
 
 
 def _refused_removal(c: _Concepts) -> bool:
