@@ -800,3 +800,23 @@ def test_work_done_by_hand_or_automatically_asks_nothing(body: str, kind: str) -
 )
 def test_an_asking_word_leading_its_clause_asks(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a question led by a question word asks how something is done
+        ("What happens to our data if we cancel the contract, is it deleted?", "none"),
+        ("Who deletes the records when an employee leaves, you or us?", "none"),
+        ("Was passiert mit unseren Daten nach Vertragsende, werden sie gelöscht?", "none"),
+        ("Comment se passe la suppression de nos données si nous résilions ?", "none"),
+        ("¿Qué pasa con nuestros datos si cancelamos, se borran?", "none"),
+        ("Vad händer med vår data om vi säger upp avtalet, raderas den?", "none"),
+        # one about a list or our mail is the person wanting out; a yes/no question asks
+        ("How can I get off your list?", "opt-out"),
+        ("Kas te saate mind eemaldada?", "opt-out"),
+        ("Can you delete my data?", "erasure"),
+    ],
+)
+def test_a_question_led_by_a_question_word_asks_for_information(body: str, kind: str) -> None:
+    assert judged(body) == kind

@@ -83,7 +83,7 @@ def test_a_wording_the_rules_miss_goes_to_a_person(
     for text in missed:
         verdict = classify(mail(text), rules, fingerprints)
         assert verdict.verdict == "uncertain"
-        assert verdict.reason.startswith("no rule matched, but the wording reads like a request to stop (model 0.")
+        assert verdict.reason.startswith("no rule matched, but the wording reads like a request to stop (model ")
         assert verdict.evidence == text
         assert verdict.addresses == ("anna@acme.example",)
         # the rules alone say nothing

@@ -31,7 +31,9 @@ a refusal ("No, thanks") or a phrase with a gap may.
 
 What the person asks of us, not what they report or ask about: a clause that reports the past
 asks nothing; a question that names neither the person, a list nor an address and says no
-"please" asks how the product works ("can employees unsubscribe themselves?"), and so does one
+"please" asks how the product works ("can employees unsubscribe themselves?"), so does one led
+by a question word (``interrogative``: "what happens to our data, is it deleted?") unless it
+names a list, unsubscribing or our mail, and so does one
 about doing it oneself or its happening by itself (``ourselves``: "can we remove drops
 ourselves?", "are they deleted automatically?"); a removing verb in the passive (``passive``)
 is no past tense, and the person as its subject is the one removed ("Can I be removed?",
@@ -1143,7 +1145,7 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
         return True
     if please:
         return False
-    if _hypothetical(sentence, c):
+    if _hypothetical(sentence, c) or _asks_for_information(c):
         return True
     if questions:
         # "Can my team unsubscribe contacts in bulk?", "Wie gehen Ihre Kunden mit Löschanfragen
@@ -1154,6 +1156,22 @@ def _asks_about_others(sentence: Sentence, c: _Concepts) -> bool:
     # A lone word ("Stop?", "Unsubscribe?") asks about nothing else: it is the request itself.
     filler = {p for k in ("please", "polite") for p in c.pos.get(k, ())}
     return sum(1 for i in range(len(sentence.words)) if i not in filler) > 1
+
+
+def _asks_for_information(c: _Concepts) -> bool:
+    """ "What happens to our data if we cancel, is it deleted?", "Wie läuft die Löschung unserer
+    Daten ab?", "Who deletes the records, you or us?": a question led by a question word
+    (``interrogative``) asks how something is done, not for it to be done.  Not one about a
+    list, unsubscribing or our mail ("How do I get off your list?", "How do I unsubscribe?",
+    "Why do you keep emailing me?"): that is the person wanting out."""
+    words = c.pos.get("interrogative")
+    if not words:
+        return False
+    lead = c.leading_word
+    light = {p for k in ("conjunction", "but") for p in c.pos.get(k, ())}
+    if lead not in words and not (lead in light and lead + 1 in words):
+        return False
+    return not c.has("list", "unsubscribe", "contact", "mail", "receive", "more", "spam", "complain", "authority")
 
 
 def _hypothetical(sentence: Sentence, c: _Concepts) -> bool:

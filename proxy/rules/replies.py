@@ -95,6 +95,7 @@ class LanguageWords:
     withdraw: Words = ()  # "withdraw", "widerrufen": withdrawing consent, with a consent word
     use: Words = ()  # "use", "verwenden": a use of the person's data, an objection when refused
     permit: Words = ()  # "allow", "erlauben": a use not permitted is refused
+    interrogative: Words = ()  # "how", "what": a question led by one asks how something is done
     ourselves: Words = ()  # "ourselves", "automatically": a question with one asks how the product works
     past_endings: Words = ()
     # the rest of a reply
