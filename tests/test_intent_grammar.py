@@ -820,3 +820,18 @@ def test_an_asking_word_leading_its_clause_asks(body: str, kind: str) -> None:
 )
 def test_a_question_led_by_a_question_word_asks_for_information(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # the mailbox of someone who left is being closed
+        ("Lars Haugen har sluttet hos oss, og e-postkontoen hans blir slettet i løpet av uka.", "none"),
+        ("Anna has left the company and her mailbox will be deleted next week.", "none"),
+        # "please", a list or an imperative still asks
+        ("Anna has left the company. Please take her off the list.", "opt-out"),
+        ("Anna has left the company, remove her from your list.", "opt-out"),
+    ],
+)
+def test_a_mailbox_closed_after_someone_left_is_no_request(body: str, kind: str) -> None:
+    assert judged(body) == kind

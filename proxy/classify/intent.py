@@ -772,7 +772,10 @@ def judge_sentence(sentence: Sentence, c: _Concepts, previous: _Concepts | None)
     # "I will delete my old account once we switch to you": the person's own plan; "Nem kérem
     # a törlést, csak tudni szeretném": a removal refused
     asking = asking and not _own_plan(c) and not _refused_removal(c) and not _asked_of_them(c)
-    if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing:
+    # "Lars har sluttet hos oss, og e-postkontoen hans blir slettet": the mailbox of someone who
+    # left is being closed; "please", a list or a removal that leads its sentence still asks
+    closing = left and not c.has("please", "list") and not _leads(c, "remove", "delete")
+    if asking and (c.told("delete") or c.told("remove")) and not _removed_a_mail(c) and not thing and not closing:
         deleting = c.told("delete")
         if c.has("data") and (deleting or not c.has("list")):
             # "cancellate i miei dati e toglietemi dalle liste": deleting the data is erasure
