@@ -1527,6 +1527,8 @@ EXPLICIT_REASONS = frozenset(
         "asks to be unsubscribed",
         "asks to be taken off the list",
         "objects to the use of their data",
+        "withdraws their consent",
+        "forbids the use of their data",
         "threatens a complaint to the data protection authority",
         "asks for no more mail",
         "asks us to stop",
