@@ -122,11 +122,11 @@ class Entry:
     concept: str
     pieces: tuple[str, ...]
     text: str  # as written in the rule file
+    # the exact words the entry cannot match without
+    needs: frozenset[str] = field(init=False, compare=False, repr=False)
 
-    @functools.cached_property
-    def needs(self) -> frozenset[str]:
-        """The exact words the entry cannot match without."""
-        return frozenset(p for p in self.pieces if p != GAP and "*" not in p)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", frozenset(p for p in self.pieces if p != GAP and "*" not in p))
 
 
 def parse_entry(concept: str, text: str) -> Entry | None:
