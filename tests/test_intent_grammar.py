@@ -835,3 +835,23 @@ def test_a_question_led_by_a_question_word_asks_for_information(body: str, kind:
 )
 def test_a_mailbox_closed_after_someone_left_is_no_request(body: str, kind: str) -> None:
     assert judged(body) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        # a negated removal reaches the removal joined to it by "or"
+        ("Please don't delete or unsubscribe me, I only want to know where you got my address.", "none"),
+        ("Ich möchte nicht gelöscht oder ausgetragen werden, sondern nur wissen, welche Daten Sie haben.", "none"),
+        ("Jag vill inte bli borttagen eller avregistrerad, jag vill bara veta vilka uppgifter ni har om mig.", "none"),
+        # a wish or refusal that ends its clause governs the verb behind the word that joins them
+        ("Я не хочу, чтобы вы меня удаляли, просто скажите, какие данные у вас есть.", "none"),
+        ("Nem kérem, hogy töröljenek vagy leiratkoztassanak, csak tudni szeretném, milyen adataim vannak.", "none"),
+        # an imperative that opens its own clause is asked on its own
+        ("v-am zis ca nu vreau, stergeti-ma odata din lista aia!!", "opt-out"),
+        ("I don't want that, remove me.", "opt-out"),
+        ("Don't delete my data, unsubscribe me.", "opt-out"),
+    ],
+)
+def test_a_negated_removal_reaches_the_one_joined_to_it(body: str, kind: str) -> None:
+    assert judged(body) == kind

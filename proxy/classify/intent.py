@@ -560,6 +560,9 @@ def _concepts(
         _negated_wish([*negated.get("want", ()), *asking], free, negated, clause)
     if negated and "contact" in free:
         _coordinated(sentence, pos, free, negated, clause)
+    if any(k in negated for k in _STAYING) and any(k in free for k in _STAYING):
+        # "or", "eller", "vagy" between two removing verbs: a little longer than "me", "to"
+        _coordinated(sentence, pos, free, negated, clause, _STAYING, _STAYING, short=5)
     filler = {p for k in ("please", "polite") for p in pos.get(k, ())}
     lead = next((i for i in range(len(sentence.words)) if i not in filler), 0)
     return _Concepts(lang, pos, free, negated, clause, lead)
@@ -604,7 +607,17 @@ def _governs(w: int, p: int, clause: Sequence[float]) -> bool:
     """Whether the wish at ``w`` is the wish of the verb at ``p``: the verb up to five words
     after it ("I don't want to unsubscribe", "nem szeretnék leiratkozni") or right before it
     ("aboneliğimi iptal etmek istemiyorum")."""
-    return clause[w] == clause[p] and (w < p <= w + 5 or w - 3 <= p < w)
+    if clause[w] == clause[p]:
+        return w < p <= w + 5 or w - 3 <= p < w
+    # "Nem kérem, hogy töröljenek", "Не хочу, чтобы вы меня удаляли": a wish that ends its
+    # clause governs the verb of the clause right after it, behind the word that joins them;
+    # an imperative that opens its clause is asked on its own ("nu vreau, ștergeți-mă").
+    return (
+        w + 1 < p <= w + 5
+        and clause[w + 1] != clause[w]
+        and {clause[i] for i in range(w + 1, p + 1)} == {clause[p]}
+        and clause[p - 1] == clause[p]
+    )
 
 
 def _negated_wish(
@@ -659,11 +672,21 @@ def _refused_removal(c: _Concepts) -> bool:
     negated = {c.clause[p] for k in _STAYING for p in c.negated.get(k, ())}
     for r in c.free.get("refusal", ()):
         where = c.clause[r]
-        if not any(r < p and c.clause[p] == where for p in verbs):
+        # "Nem kérem, hogy töröljenek": a refusal that ends its clause refuses the verb right after
+        ends = all(i <= r + 2 for i in range(len(c.clause)) if c.clause[i] == where)
+        after = [
+            p for p in verbs if r < p <= r + 5 and ends and _next_clause(c, where, p) and c.clause[p - 1] == c.clause[p]
+        ]
+        if not any(r < p and c.clause[p] == where for p in verbs) and not after:
             continue
         if where in negated or any(c.clause[i] > where for i in c.pos.get("instead", ())):
             return True
     return False
+
+
+def _next_clause(c: _Concepts, where: float, p: int) -> bool:
+    """Whether the word at ``p`` is in the clause right after the clause ``where``."""
+    return c.clause[p] == min((k for k in c.clause if k > where), default=where)
 
 
 def _wish_to_stay(c: _Concepts, w: int) -> bool:
@@ -680,26 +703,32 @@ def _coordinated(
     free: dict[str, list[int]],
     negated: dict[str, list[int]],
     clause: Sequence[float],
+    kinds: Sequence[str] = ("contact",),
+    heads_of: Sequence[str] = _JOINED,
+    short: int = 3,
 ) -> None:
     """ "Don't call me or write to me", "Nie dzwońcie ani nie piszcie": a contact verb joined
-    to a negated one in its clause by short words only ("or", "me", "to") is negated too."""
+    to a negated one in its clause by short words only ("or", "me", "to") is negated too; so is
+    a removing verb joined to a negated removing one ("Please don't delete or unsubscribe me",
+    "Ich möchte nicht gelöscht oder ausgetragen werden", "borttagen eller avregistrerad")."""
     known = {p for v in pos.values() for p in v}
-    light = {p for k in ("self", "polite", "please") for p in pos.get(k, ())}
-    heads = sorted(p for k in _JOINED for p in negated.get(k, ()))
-    for q in sorted(free["contact"]):
-        for h in heads:
-            between = range(h + 1, q)
-            if (
-                h < q <= h + 5
-                and clause[h] == clause[q]
-                and all(i in light or (i not in known and len(sentence.words[i]) <= 3) for i in between)
-            ):
-                free["contact"].remove(q)
-                negated.setdefault("contact", []).append(q)
-                heads.append(q)
-                break
-    if not free["contact"]:
-        del free["contact"]
+    light = {p for k in ("self", "polite", "please", "negation") for p in pos.get(k, ())}
+    heads = sorted(p for k in heads_of for p in negated.get(k, ()))
+    for k in kinds:
+        for q in sorted(free.get(k, ())):
+            for h in heads:
+                between = range(h + 1, q)
+                if (
+                    h < q <= h + 5
+                    and clause[h] == clause[q]
+                    and all(i in light or (i not in known and len(sentence.words[i]) <= short) for i in between)
+                ):
+                    free[k].remove(q)
+                    negated.setdefault(k, []).append(q)
+                    heads.append(q)
+                    break
+        if k in free and not free[k]:
+            del free[k]
 
 
 def _passive_removal(sentence: Sentence, pos: dict[str, list[int]]) -> None:
