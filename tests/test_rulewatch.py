@@ -28,9 +28,10 @@ async def watched(tmp_path: Path) -> AsyncIterator[tuple[RuleHolder, list[bool]]
 
 
 # A reload parses every rule file (the reply word lists alone hold some 36,000 entries): about
-# 0.7 s in a fresh process, but several seconds late in the whole suite, whose process holds
-# the rendered corpora and whose garbage collector walks them on every large allocation.  What
-# is checked here is that an edit is picked up, not how fast (that is bench/'s business).
+# 0.7 s here, alone or in a process holding millions of objects.  Once, late in a whole run of
+# the suite on two cores, the third reload of a test had not come within ten seconds (the test
+# passes alone every time; the cause was not found).  What is checked here is that an edit is
+# picked up, not how fast: that is bench/'s business.
 async def eventually(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
