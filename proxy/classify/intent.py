@@ -33,9 +33,9 @@ What the person asks of us, not what they report or ask about: a clause that rep
 asks nothing; a question that names neither the person, a list nor an address and says no
 "please" asks how the product works ("can employees unsubscribe themselves?"), so does one led
 by a question word (``interrogative``: "what happens to our data, is it deleted?") unless it
-names a list, unsubscribing or our mail, and so does one
-about doing it oneself or its happening by itself (``ourselves``: "can we remove drops
-ourselves?", "are they deleted automatically?"); a removing verb in the passive (``passive``)
+names a list, unsubscribing or our mail, and so does one about doing it oneself or its
+happening by itself (``ourselves``: "can we remove drops ourselves?", "are they deleted
+automatically?"); a removing verb in the passive (``passive``)
 is no past tense, and the person as its subject is the one removed ("Can I be removed?",
 "¿Podemos ser eliminados?"); consent withdrawn (``consent``, ``withdraw``) and a use of the
 person's own data refused or not permitted (``use``, ``permit``) are objections; deleting what
@@ -610,12 +610,17 @@ def _governs(w: int, p: int, clause: Sequence[float]) -> bool:
     if clause[w] == clause[p]:
         return w < p <= w + 5 or w - 3 <= p < w
     # "Nem kérem, hogy töröljenek", "Не хочу, чтобы вы меня удаляли": a wish that ends its
-    # clause governs the verb of the clause right after it, behind the word that joins them;
-    # an imperative that opens its clause is asked on its own ("nu vreau, ștergeți-mă").
+    # clause governs the verb of the clause right after it
+    return w + 1 < len(clause) and clause[w + 1] != clause[w] and _behind_joining_word(w, p, clause)
+
+
+def _behind_joining_word(last: int, p: int, clause: Sequence[float]) -> bool:
+    """Whether ``p`` is in the clause right after the one that ends at ``last``, behind the
+    word that joins them ("..., hogy töröljenek", "..., чтобы вы меня удаляли"), at most five
+    words on; an imperative that opens its clause is asked on its own ("nu vreau, ștergeți-mă")."""
     return (
-        w + 1 < p <= w + 5
-        and clause[w + 1] != clause[w]
-        and {clause[i] for i in range(w + 1, p + 1)} == {clause[p]}
+        last + 1 < p <= last + 5
+        and {clause[i] for i in range(last + 1, p + 1)} == {clause[p]}
         and clause[p - 1] == clause[p]
     )
 
@@ -673,20 +678,13 @@ def _refused_removal(c: _Concepts) -> bool:
     for r in c.free.get("refusal", ()):
         where = c.clause[r]
         # "Nem kérem, hogy töröljenek": a refusal that ends its clause refuses the verb right after
-        ends = all(i <= r + 2 for i in range(len(c.clause)) if c.clause[i] == where)
-        after = [
-            p for p in verbs if r < p <= r + 5 and ends and _next_clause(c, where, p) and c.clause[p - 1] == c.clause[p]
-        ]
+        last = max(i for i in range(len(c.clause)) if c.clause[i] == where)
+        after = last <= r + 2 and any(r < p <= r + 5 and _behind_joining_word(last, p, c.clause) for p in verbs)
         if not any(r < p and c.clause[p] == where for p in verbs) and not after:
             continue
         if where in negated or any(c.clause[i] > where for i in c.pos.get("instead", ())):
             return True
     return False
-
-
-def _next_clause(c: _Concepts, where: float, p: int) -> bool:
-    """Whether the word at ``p`` is in the clause right after the clause ``where``."""
-    return c.clause[p] == min((k for k in c.clause if k > where), default=where)
 
 
 def _wish_to_stay(c: _Concepts, w: int) -> bool:
